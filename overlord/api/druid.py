@@ -1,0 +1,330 @@
+"""The Druid Overlord API, ``/druid/indexer/v1/…`` (spec druid-overlord.md §1).
+
+Each view: parse → one transaction around a service call → dump. Unknown query
+parameters are ignored everywhere here, as Druid ignores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import NotFound
+
+from overlord.api.errors import TextInvalidInput
+from overlord.api.parsing import NO_BODY, read_json_body
+from overlord.api.responses import (
+    JSON,
+    dumps,
+    error_response,
+    json_response,
+    raw_json_response,
+)
+from overlord.api.state import audit_info, database, settings
+from overlord.errors import InvalidInput
+from overlord.schemas.druid import (
+    lock_filter_policies_schema,
+    task_list_args_schema,
+    task_status_plus_schema,
+    task_status_schema,
+)
+from overlord.services import locks as lock_service
+from overlord.services import segments as segment_service
+from overlord.services import tasks as task_service
+from overlord.services.locks import LockFilterPolicy
+from overlord.states import ListState
+from overlord.timeutil import InvalidTime, parse_interval, utcnow
+
+bp = Blueprint("druid", __name__, url_prefix="/druid/indexer/v1")
+
+
+@bp.post("/task")
+def submit_task() -> Response:
+    document = read_json_body(request)
+    opaque_id = request.headers.get("X-Opaque-Id")
+    headers = {"X-Opaque-Id": opaque_id} if opaque_id is not None else None
+    info = audit_info()
+    submission = database().run(
+        lambda session: task_service.submit_task(
+            session, document, now=utcnow(), audit=info, request_headers=headers
+        ),
+        write=True,
+    )
+    return json_response({"task": submission.task_id})
+
+
+@bp.get("/task/<path:task_id>")
+def get_task(task_id: str) -> Response:
+    payload = database().run(
+        lambda session: task_service.get_task_payload(session, task_id)
+    )
+    return raw_json_response(f'{{"task":{dumps(task_id)},"payload":{payload}}}')
+
+
+@bp.get("/task/<path:task_id>/status")
+def get_task_status(task_id: str) -> Response:
+    status = database().run(
+        lambda session: task_service.get_task_status(session, task_id)
+    )
+    return json_response({"task": task_id, "status": task_status_plus_schema.dump(status)})
+
+
+@bp.get("/task/<path:task_id>/reports")
+def get_task_reports(task_id: str) -> Response:
+    report = database().run(
+        lambda session: task_service.get_task_reports(session, task_id)
+    )
+    return raw_json_response(report)
+
+
+@bp.get("/task/<path:task_id>/log")
+def get_task_log(task_id: str) -> Response:
+    offset = _long_param("offset", 0)
+    content = database().run(
+        lambda session: task_service.get_task_log(session, task_id, offset)
+    )
+    return Response(content, status=200, content_type="text/plain; charset=UTF-8")
+
+
+@bp.get("/task/<path:task_id>/segments")
+def get_task_segments(task_id: str) -> Response:
+    database().run(lambda session: task_service.require_task(session, task_id))
+    # Druid ≥ 31 (PR #16309) no longer records segment ids per task.
+    return error_response(task_service.SEGMENTS_GONE, 404)
+
+
+@bp.post("/task/<path:task_id>/shutdown")
+def shutdown_task(task_id: str) -> Response:
+    # No body needed: Airflow sends none (Content-Length: 0), the web console `{}`.
+    info = audit_info()
+    database().run(
+        lambda session: task_service.shutdown_task(
+            session, task_id, now=utcnow(), audit=info
+        ),
+        write=True,
+    )
+    return json_response({"task": task_id})
+
+
+@bp.post("/datasources/<path:datasource>/shutdownAllTasks")
+def shutdown_all_tasks(datasource: str) -> Response:
+    info = audit_info()
+    database().run(
+        lambda session: task_service.shutdown_all_tasks(
+            session, datasource, now=utcnow(), audit=info
+        ),
+        write=True,
+    )
+    return json_response({"dataSource": datasource})
+
+
+@bp.post("/taskStatus")
+def post_task_statuses() -> Response:
+    document = read_json_body(request, allow_empty=True)
+    if document is NO_BODY or document is None or document == []:
+        raise TextInvalidInput("No Task IDs provided.")
+    if not isinstance(document, list) or not all(isinstance(i, str) for i in document):
+        raise InvalidInput(
+            "Cannot deserialize value of type `java.util.HashSet<java.lang.String>` "
+            "from the request body: expected a JSON array of task ids"
+        )
+    statuses = database().run(
+        lambda session: task_service.get_task_statuses(session, document)
+    )
+    return json_response(
+        {task_id: task_status_schema.dump(status) for task_id, status in statuses.items()}
+    )
+
+
+def _stream_task_list(query: task_service.TaskListQuery) -> Response:
+    db = database()
+    now = utcnow()
+    threshold = settings().recently_finished_threshold
+
+    def generate() -> Iterator[str]:
+        # The transaction lives as long as the stream: rows are fetched in batches
+        # and never all held in memory.
+        with db.transaction() as session:
+            yield "["
+            first = True
+            for status in task_service.iter_task_list(
+                session, query, now=now, recently_finished=threshold
+            ):
+                yield ("" if first else ",") + dumps(task_status_plus_schema.dump(status))
+                first = False
+            yield "]"
+
+    return Response(generate(), status=200, mimetype=JSON)
+
+
+@bp.get("/tasks")
+def list_tasks() -> Response:
+    args = task_list_args_schema.load(request.args)
+    query = task_service.TaskListQuery(
+        state=_list_state(args["state"]),
+        datasource=args["datasource"],
+        task_type=args["type"],
+        created_within=task_service.parse_created_time_interval(
+            args["created_time_interval"]
+        ),
+        max_complete=_max_param(args["max"]),
+    )
+    return _stream_task_list(query)
+
+
+# The legacy lists take fewer parameters than Druid's docs claim (spec §1.2).
+@bp.get("/waitingTasks")
+def list_waiting_tasks() -> Response:
+    return _stream_task_list(task_service.TaskListQuery(state=ListState.WAITING))
+
+
+@bp.get("/pendingTasks")
+def list_pending_tasks() -> Response:
+    return _stream_task_list(task_service.TaskListQuery(state=ListState.PENDING))
+
+
+@bp.get("/runningTasks")
+def list_running_tasks() -> Response:
+    return _stream_task_list(
+        task_service.TaskListQuery(
+            state=ListState.RUNNING, task_type=request.args.get("type")
+        )
+    )
+
+
+@bp.get("/completeTasks")
+def list_complete_tasks() -> Response:
+    return _stream_task_list(
+        task_service.TaskListQuery(
+            state=ListState.COMPLETE, max_complete=_max_param(request.args.get("n"))
+        )
+    )
+
+
+@bp.delete("/pendingSegments/<path:datasource>")
+def delete_pending_segments(datasource: str) -> Response:
+    text = request.args.get("interval")
+    if text is None:
+        raise InvalidInput("Missing required query parameter [interval]")
+    try:
+        interval = parse_interval(text)
+    except InvalidTime as error:
+        raise InvalidInput(f"Invalid interval[{text}]: {error}") from error
+    info = audit_info()
+    deleted = database().run(
+        lambda session: segment_service.delete_pending_segments(
+            session, datasource, interval, now=utcnow(), audit=info
+        ),
+        write=True,
+    )
+    return json_response({"numDeleted": deleted})
+
+
+@bp.get("/leader")
+def get_leader() -> Response:
+    # A bare string body, not JSON-quoted, as Druid's resource returns it.
+    return Response(settings().leader_url, status=200, mimetype=JSON)
+
+
+@bp.get("/isLeader")
+def is_leader() -> Response:
+    # Load balancers health-check this (Druid PR #4282): 200 leader, 404 follower.
+    return json_response({"leader": True})
+
+
+def _lock_policies() -> list[LockFilterPolicy]:
+    document = read_json_body(request, allow_empty=True)
+    if document is NO_BODY or document is None or document == []:
+        raise TextInvalidInput("No filter provided")
+    if not isinstance(document, list):
+        raise InvalidInput(
+            "Cannot deserialize value of type `java.util.ArrayList<LockFilterPolicy>` "
+            "from Object value: expected a JSON array of lock filter policies"
+        )
+    try:
+        loaded = lock_filter_policies_schema.load(document)
+    except ValidationError as error:
+        raise InvalidInput(_validation_text(error)) from error
+    policies = []
+    for item in loaded:
+        intervals = None
+        if item["intervals"] is not None:
+            try:
+                intervals = [parse_interval(text) for text in item["intervals"]]
+            except InvalidTime as error:
+                raise InvalidInput(str(error)) from error
+        policies.append(
+            LockFilterPolicy(
+                datasource=item["datasource"],
+                priority=item["priority"],
+                intervals=intervals,
+                context=item["context"] or {},
+            )
+        )
+    return policies
+
+
+@bp.post("/lockedIntervals/v2")
+def post_locked_intervals() -> Response:
+    policies = _lock_policies()
+    result = database().run(
+        lambda session: lock_service.locked_intervals(session, policies)
+    )
+    return json_response(result)
+
+
+@bp.post("/activeLocks")
+def post_active_locks() -> Response:
+    policies = _lock_policies()
+    result = database().run(lambda session: lock_service.active_locks(session, policies))
+    return json_response({"datasourceToLocks": result})
+
+
+def _validation_text(error: ValidationError) -> str:
+    messages: Any = error.messages
+    parts: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}[{key}]" if prefix else str(key), inner)
+        elif isinstance(value, list):
+            parts.append(f"{prefix}: {' '.join(str(v) for v in value)}")
+
+    walk("", messages)
+    return "; ".join(parts)
+
+
+def _list_state(text: str | None) -> ListState | None:
+    try:
+        return task_service.parse_list_state(text)
+    except InvalidInput as error:
+        # Druid answers this one as text/plain.
+        raise TextInvalidInput(error.message) from error
+
+
+def _max_param(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = _int_or_404("max", text)
+    if value < 0:
+        raise InvalidInput(f"Invalid value for query parameter [max]: [{text}] must be >= 0")
+    return value
+
+
+def _long_param(name: str, default: int) -> int:
+    text = request.args.get(name)
+    return default if text is None else _int_or_404(name, text)
+
+
+def _int_or_404(name: str, text: str) -> int:
+    """Jersey answers 404 when a query parameter cannot be converted to its type."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise NotFound(
+            f"Invalid value for query parameter [{name}]: [{text}] is not a number"
+        ) from None
+

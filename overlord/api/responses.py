@@ -1,0 +1,57 @@
+"""Response builders for the four body shapes Druid mixes (spec §0.1).
+
+Flask's ``jsonify`` sorts keys; these keep the order the schemas give.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response
+
+JSON = "application/json"
+TEXT = "text/plain"
+
+
+def dumps(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_response(document: Any, status: int = 200) -> Response:
+    return Response(dumps(document), status=status, mimetype=JSON)
+
+
+def raw_json_response(text: str, status: int = 200) -> Response:
+    """A JSON document that is already text (stored payloads and reports)."""
+    return Response(text, status=status, mimetype=JSON)
+
+
+def text_response(text: str, status: int) -> Response:
+    return Response(text, status=status, content_type=f"{TEXT}; charset=UTF-8")
+
+
+def empty_response(status: int) -> Response:
+    return Response(b"", status=status)
+
+
+def error_response(message: str, status: int) -> Response:
+    """Druid's ``{"error": "<msg>"}`` (Jackson mapping errors and resource errors)."""
+    return json_response({"error": message}, status)
+
+
+def druid_exception_response(
+    *, status: int, code: str, category: str, message: str, persona: str = "USER"
+) -> Response:
+    """Druid's newest DruidException envelope (ErrorResponse.java)."""
+    return json_response(
+        {
+            "error": "druidException",
+            "errorCode": code,
+            "persona": persona,
+            "category": category,
+            "errorMessage": message,
+            "context": {},
+        },
+        status,
+    )

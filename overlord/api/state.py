@@ -1,0 +1,31 @@
+"""Access to the per-app objects a view needs: settings, database, audit identity."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from overlord.config import Settings
+from overlord.db import Database
+from overlord.store.audit import AuditInfo
+
+EXTENSION = "overlord"
+
+
+def settings() -> Settings:
+    value: Settings = current_app.extensions[EXTENSION]["settings"]
+    return value
+
+
+def database() -> Database:
+    value: Database = current_app.extensions[EXTENSION]["database"]
+    return value
+
+
+def audit_info() -> AuditInfo:
+    """Who is asking, as Druid's audit records it (headers X-Druid-Author/-Comment)."""
+    return AuditInfo(
+        author=request.headers.get("X-Druid-Author"),
+        comment=request.headers.get("X-Druid-Comment"),
+        identity=None,
+        ip=request.remote_addr,
+    )

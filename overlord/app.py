@@ -1,0 +1,28 @@
+"""The Flask application factory. Nothing is read at import time."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from overlord import api
+from overlord.api.state import EXTENSION
+from overlord.config import Settings, load_settings
+from overlord.db import Database
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    """Build the WSGI app. Tests pass ``settings``; servers read the environment."""
+    if settings is None:
+        settings = load_settings(os.environ)
+    app = Flask("overlord", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = False
+    app.extensions[EXTENSION] = {
+        "settings": settings,
+        "database": database or Database(settings),
+    }
+    api.register(app)
+    return app

@@ -1,0 +1,225 @@
+"""Typed settings: defaults, then an optional TOML file, then ``OVERLORD_*`` variables.
+
+The command line applies its flags last (``dataclasses.replace``). This is the only
+module that knows the environment's variable names; ``load_settings`` takes the
+environment as a mapping so tests never patch ``os.environ``.
+Leaf module: imports nothing from overlord.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import tomllib
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import isodate
+
+ENV_PREFIX = "OVERLORD_"
+CONFIG_ENV = "OVERLORD_CONFIG"
+DEFAULT_DATABASE_URL = "sqlite:///var/overlord.sqlite3"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """Documentation of one setting: what README's table and config/overlord.toml show."""
+
+    help: str
+    unit: str = ""
+
+
+def _field(default: Any, help: str, unit: str = "") -> Any:
+    return dataclasses.field(
+        default=default, metadata={"doc": Setting(help=help, unit=unit)}
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting of a server or worker. Durations are ISO-8601 periods as in Druid."""
+
+    database_url: str = _field(
+        DEFAULT_DATABASE_URL,
+        "SQLAlchemy URL of the store: sqlite:///…, postgresql+psycopg://…, "
+        "mysql+pymysql://…",
+        "URL",
+    )
+    host: str = _field("127.0.0.1", "Address `overlord serve` listens on.")
+    port: int = _field(8090, "Port `overlord serve` listens on.", "port")
+    workers: int = _field(
+        2, "Task slots run by `overlord serve` (0 = none).", "slots"
+    )
+    http_workers: int = _field(
+        2, "HTTP worker processes of the production server.", "processes"
+    )
+    http_threads: int = _field(
+        8, "Threads per HTTP worker process (concurrent requests each).", "threads"
+    )
+    advertised_url: str = _field(
+        "",
+        "Base URL that `GET /druid/indexer/v1/leader` reports; empty = "
+        "http://<host>:<port>.",
+        "URL",
+    )
+    db_pool_size: int = _field(5, "Connections kept per process.", "connections")
+    db_pool_recycle: dt.timedelta = _field(
+        dt.timedelta(minutes=30),
+        "Connections older than this are replaced (below every server's idle timeout).",
+        "ISO-8601 period",
+    )
+    db_busy_timeout: dt.timedelta = _field(
+        dt.timedelta(seconds=30),
+        "How long a SQLite writer queues for the write lock before giving up.",
+        "ISO-8601 period",
+    )
+    db_retry_attempts: int = _field(
+        5, "Attempts of a transaction that hit a deadlock or lock timeout.", "attempts"
+    )
+    max_body_size: int = _field(
+        10 * 1024 * 1024,
+        "Largest request body accepted (413 above). Keep it below MariaDB's "
+        "max_allowed_packet (16 MiB here).",
+        "bytes",
+    )
+    recently_finished_threshold: dt.timedelta = _field(
+        dt.timedelta(hours=24),
+        "Completed tasks listed by `GET /tasks` without createdTimeInterval "
+        "(Druid's druid.indexer.storage.recentlyFinishedThreshold).",
+        "ISO-8601 period",
+    )
+    task_lease: dt.timedelta = _field(
+        dt.timedelta(seconds=30),
+        "A claimed task whose worker has not renewed it for this long is FAILED.",
+        "ISO-8601 period",
+    )
+    poll_interval: dt.timedelta = _field(
+        dt.timedelta(milliseconds=200),
+        "How often workers look for work where no NOTIFY exists (SQLite, MariaDB).",
+        "ISO-8601 period",
+    )
+    pending_segments_cleanup_period: dt.timedelta = _field(
+        dt.timedelta(minutes=30),
+        "How often the stale pending-segment duty runs.",
+        "ISO-8601 period",
+    )
+    pending_segments_cleanup_buffer: dt.timedelta = _field(
+        dt.timedelta(days=1),
+        "The duty keeps pending segments created within this period before the "
+        "oldest active task.",
+        "ISO-8601 period",
+    )
+    deep_storage_dir: str = _field(
+        "var/segments", "Directory of Druid's `local` deep storage.", "path"
+    )
+    log_level: str = _field("INFO", "Python logging level.", "level")
+    elastic_product_header: bool = _field(
+        False,
+        "Send `X-Elastic-Product: Elasticsearch` on _tasks responses "
+        "(only elasticsearch-py needs it).",
+        "boolean",
+    )
+
+    @property
+    def leader_url(self) -> str:
+        return self.advertised_url or f"http://{self.host}:{self.port}"
+
+
+class SettingsError(ValueError):
+    """One or more settings could not be read; the message lists every bad key."""
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    return list(dataclasses.fields(Settings))
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def load_settings(
+    environ: Mapping[str, str], file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build settings from defaults → TOML file → ``OVERLORD_*`` → overrides.
+
+    ``file`` defaults to ``environ["OVERLORD_CONFIG"]`` when set. ``overrides`` are the
+    command line's flags; ``None`` values are skipped.
+    Raises:
+        SettingsError: an unknown key in the file, or a value of the wrong type.
+    """
+    known = {f.name for f in setting_fields()}
+    raw: dict[str, Any] = {}
+    errors: list[str] = []
+    if file is None and environ.get(CONFIG_ENV):
+        file = Path(environ[CONFIG_ENV])
+    if file is not None:
+        try:
+            document = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SettingsError(f"cannot read {file}: {error}") from error
+        for key, value in document.items():
+            if key in known:
+                raw[key] = value
+            else:
+                errors.append(f"{file}: unknown setting {key!r}")
+    for name in known:
+        variable = env_name(name)
+        if variable in environ:
+            raw[name] = environ[variable]
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            values[name] = _coerce(hints[name], value)
+        except (TypeError, ValueError, isodate.ISO8601Error) as error:
+            errors.append(f"{name}: {error}")
+    if errors:
+        raise SettingsError("invalid settings: " + "; ".join(sorted(errors)))
+    return Settings(**values)
+
+
+def _coerce(kind: Any, value: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise TypeError(f"expected an integer, got {value!r}")
+        return int(value)
+    if kind is dt.timedelta:
+        if isinstance(value, dt.timedelta):
+            return value
+        period = isodate.parse_duration(str(value))
+        if isinstance(period, isodate.Duration):
+            if period.years or period.months:
+                raise ValueError(f"{value!r}: months and years have no fixed length")
+            period = period.tdelta
+        if period < dt.timedelta(0):
+            raise ValueError(f"{value!r}: must not be negative")
+        return period
+    if kind is str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported setting type {kind!r}")
+
+
+SECRET_MASK = "<masked>"
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password of a database URL (for ``/status/properties`` and logs)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{SECRET_MASK}@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

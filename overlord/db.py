@@ -1,0 +1,164 @@
+"""Engines, sessions and transactions, set up per dialect; deadlock and busy retries.
+
+Every transaction is explicit: ``Database.transaction()`` at the edge (a request, a
+worker step), ``Database.run()`` when the whole step may be retried. Functions that
+receive a ``Session`` never commit. Imports only ``config`` and SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from overlord.config import Settings
+from overlord.errors import DatabaseBusy
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# MariaDB: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: serialization failure,
+# deadlock, lock timeout. SQLite reports its busy timeout as "database is locked".
+_MYSQL_RETRY_CODES = {1205, 1213}
+_PG_RETRY_STATES = {"40001", "40P01", "55P03"}
+
+
+def make_engine(settings: Settings, **engine_options: Any) -> Engine:
+    """Create the engine for ``settings.database_url`` with each dialect's set-up."""
+    url = make_url(settings.database_url)
+    backend = url.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {
+            "timeout": settings.db_busy_timeout.total_seconds(),
+            "check_same_thread": False,
+        }
+        options.pop("pool_pre_ping")
+    else:
+        options["pool_size"] = settings.db_pool_size
+        options["max_overflow"] = settings.db_pool_size
+        options["pool_recycle"] = int(settings.db_pool_recycle.total_seconds())
+    if backend in ("mysql", "mariadb"):
+        # REPEATABLE READ's gap locks deadlock concurrent claims and inserts.
+        options["isolation_level"] = "READ COMMITTED"
+        options["connect_args"] = {
+            "charset": "utf8mb4",
+            "init_command": "SET time_zone = '+00:00'",
+        }
+    options.update(engine_options)
+    engine = create_engine(url, **options)
+    if backend == "sqlite":
+        _setup_sqlite(engine, settings)
+    return engine
+
+
+def _setup_sqlite(engine: Engine, settings: Settings) -> None:
+    busy_ms = int(settings.db_busy_timeout.total_seconds() * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN over from pysqlite (SQLAlchemy's documented recipe) so that
+        # writers open with BEGIN IMMEDIATE and queue on the busy timeout instead
+        # of failing at once when a deferred reader turns into a writer.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # A 200 means committed: FULL syncs the WAL on every commit.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_retryable(error: BaseException) -> bool:
+    """True for lock waits, deadlocks and dropped connections worth one more try."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError | DBAPIError):
+        return False
+    original = getattr(error, "orig", None)
+    args = getattr(original, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_RETRY_CODES:
+        return True
+    if getattr(original, "sqlstate", None) in _PG_RETRY_STATES:
+        return True
+    message = str(original).lower()
+    return "database is locked" in message or "database table is locked" in message
+
+
+class Database:
+    """One engine and session factory per process; the transaction boundary helpers."""
+
+    def __init__(self, settings: Settings, **engine_options: Any) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings, **engine_options)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.dialect = self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any exception.
+
+        ``write=True`` opens SQLite transactions with BEGIN IMMEDIATE.
+        """
+        with self.sessions() as session, session.begin():
+            if write and self.dialect == "sqlite":
+                session.connection(execution_options={"sqlite_immediate": True})
+            yield session
+
+    def run(self, step: Callable[[Session], T], *, write: bool = False) -> T:
+        """Run ``step`` in its own transaction, re-running it on deadlock or busy.
+
+        Raises:
+            DatabaseBusy: every attempt hit a lock wait, deadlock or lost connection.
+        """
+        attempts = max(1, self.settings.db_retry_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction(write=write) as session:
+                    return step(session)
+            except DBAPIError as error:
+                if not is_retryable(error):
+                    raise
+                log.warning("transaction attempt %d/%d: %s", attempt, attempts, error)
+                if attempt == attempts:
+                    raise DatabaseBusy(
+                        "The metadata store is busy; retry the request."
+                    ) from error
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def supports_skip_locked(self) -> bool:
+        """PostgreSQL, and MariaDB from 10.6, have ``FOR UPDATE SKIP LOCKED``."""
+        if self.dialect == "postgresql":
+            return True
+        if self.dialect in ("mysql", "mariadb"):
+            info = self.engine.dialect.server_version_info or ()
+            return bool(getattr(self.engine.dialect, "is_mariadb", False)) and tuple(
+                info[:2]
+            ) >= (10, 6)
+        return False
+
+    def ping(self) -> None:
+        with self.transaction() as session:
+            session.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

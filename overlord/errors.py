@@ -1,0 +1,58 @@
+"""Domain errors. No HTTP here: api/errors.py maps each to a status and a body.
+
+Leaf module: imports nothing from overlord.
+"""
+
+from __future__ import annotations
+
+
+class OverlordError(Exception):
+    """Base of every error the services raise on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(OverlordError):
+    """The request is malformed or breaks a rule Druid checks (a 400 for clients)."""
+
+
+class InvalidTaskSpec(InvalidInput):
+    """A submitted task that Druid's Jackson mapping refuses (400 ``{"error": ...}``)."""
+
+
+class InvalidTaskId(InvalidInput):
+    """An id Druid's IdUtils.validateId refuses."""
+
+
+class TaskNotFound(OverlordError):
+    """No task with that id."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"Cannot find any task with id: [{task_id}]")
+        self.task_id = task_id
+
+
+class TaskAlreadyExists(OverlordError):
+    """A task with that id is already stored."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"Task[{task_id}] already exists")
+        self.task_id = task_id
+
+
+class NoActiveTasks(OverlordError):
+    """``shutdownAllTasks`` on a datasource without active tasks."""
+
+
+class ReportNotFound(OverlordError):
+    """The task has no stored report."""
+
+
+class LogNotFound(OverlordError):
+    """The task has no log yet."""
+
+
+class DatabaseBusy(OverlordError):
+    """The database stayed locked or deadlocked through every retry."""

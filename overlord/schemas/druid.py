@@ -1,0 +1,88 @@
+"""Druid Overlord wire shapes. Field order is Druid's (Jackson creator order)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, pre_load
+
+from overlord.schemas.fields import DruidDateTime
+
+
+class OrderedDumpSchema(Schema):
+    class Meta:
+        ordered = True
+
+
+class TaskLocationSchema(OrderedDumpSchema):
+    host = fields.String(allow_none=True)
+    port = fields.Integer()
+    tls_port = fields.Integer(data_key="tlsPort")
+
+
+class TaskStatusPlusSchema(OrderedDumpSchema):
+    """TaskStatusPlus: ``status`` is the deprecated twin of ``statusCode``; both are
+    always sent and equal (Airflow reads ``status``, post-index-task ``statusCode``)."""
+
+    id = fields.String()
+    group_id = fields.String(data_key="groupId", allow_none=True)
+    type = fields.String(allow_none=True)
+    created_time = DruidDateTime(data_key="createdTime")
+    queue_insertion_time = DruidDateTime(data_key="queueInsertionTime")
+    status_code = fields.String(data_key="statusCode")
+    status = fields.Function(lambda obj: obj.status_code.value)
+    runner_status_code = fields.String(data_key="runnerStatusCode")
+    duration = fields.Integer()
+    location = fields.Nested(TaskLocationSchema)
+    datasource = fields.String(data_key="dataSource", allow_none=True)
+    error_msg = fields.String(data_key="errorMsg", allow_none=True)
+
+
+class TaskStatusSchema(OrderedDumpSchema):
+    """TaskStatus of ``POST /taskStatus``: ``status``, not ``statusCode``."""
+
+    id = fields.String()
+    status = fields.String()
+    duration = fields.Integer()
+    error_msg = fields.String(data_key="errorMsg", allow_none=True)
+    location = fields.Nested(TaskLocationSchema)
+
+
+class TaskListArgsSchema(Schema):
+    """``GET /tasks`` query. Unknown parameters are ignored, as Druid ignores them
+    (the web console sends ``?capabilities``)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    state = fields.String(load_default=None)
+    datasource = fields.String(load_default=None)
+    type = fields.String(load_default=None)
+    created_time_interval = fields.String(
+        data_key="createdTimeInterval", load_default=None
+    )
+    max = fields.String(load_default=None)
+
+    @pre_load
+    def _first_values(self, data: Any, **kwargs: Any) -> Any:
+        # A MultiDict: Jersey's @QueryParam takes the first value of a repeated name.
+        getter = getattr(data, "get", None)
+        return {key: getter(key) for key in data} if getter else data
+
+
+class LockFilterPolicySchema(Schema):
+    """Druid's LockFilterPolicy (load). ``priority`` is a primitive int: 0 if absent."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    datasource = fields.String(required=True)
+    priority = fields.Integer(load_default=0, strict=True)
+    intervals = fields.List(fields.String(), load_default=None, allow_none=True)
+    context = fields.Dict(load_default=dict, allow_none=True)
+
+
+task_status_plus_schema = TaskStatusPlusSchema()
+task_status_schema = TaskStatusSchema()
+task_list_args_schema = TaskListArgsSchema()
+lock_filter_policies_schema = LockFilterPolicySchema(many=True)

@@ -1,0 +1,371 @@
+"""Druid's task rules: submit, read, list and shut down tasks. No commit, no Flask."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from overlord import tasktypes
+from overlord.errors import (
+    InvalidInput,
+    InvalidTaskSpec,
+    LogNotFound,
+    NoActiveTasks,
+    ReportNotFound,
+    TaskNotFound,
+)
+from overlord.services.ids import validate_id
+from overlord.services.masking import mask_passwords
+from overlord.services.views import (
+    TaskStatus,
+    TaskStatusPlus,
+    status_plus_for_list,
+    status_plus_for_status_endpoint,
+    task_status,
+)
+from overlord.states import SHUTDOWN_BY_USER, ListState, RunnerState
+from overlord.store import audit as audit_store
+from overlord.store import reports as report_store
+from overlord.store import tasks as task_store
+from overlord.store.audit import AuditInfo
+from overlord.timeutil import InvalidTime, minus_clamped, parse_interval
+
+# Jackson's message for a body without the type discriminator.
+MISSING_TYPE = (
+    "Could not resolve subtype of [simple type, class "
+    "org.apache.druid.indexing.common.task.Task]: missing type id property 'type'"
+)
+
+
+def dump_json(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def unknown_type_message(name: str) -> str:
+    known = ", ".join(tasktypes.known_type_names())
+    return (
+        f"Please make sure to load all the necessary extensions and jars with type "
+        f"'{name}'. Could not resolve type id '{name}' as a subtype of "
+        f"`org.apache.druid.indexing.common.task.Task`: known type ids = [{known}]"
+    )
+
+
+@dataclass(frozen=True)
+class Submission:
+    task_id: str
+    surrogate_id: int
+
+
+def submit_task(
+    session: Session,
+    document: Any,
+    *,
+    now: dt.datetime,
+    audit: AuditInfo,
+    request_headers: dict[str, str] | None = None,
+) -> Submission:
+    """Validate a posted task as Druid does, then store it active and WAITING.
+
+    Raises:
+        InvalidTaskSpec: not an object, missing or unknown type, bad fields.
+        InvalidTaskId: an explicit id Druid refuses.
+        TaskAlreadyExists: the id is taken.
+    """
+    if not isinstance(document, dict):
+        raise InvalidTaskSpec(
+            "Cannot construct instance of `org.apache.druid.indexing.common.task.Task`"
+            f": expected a JSON object, got {_json_kind(document)}"
+        )
+    type_name = document.get("type")
+    if type_name is None:
+        raise InvalidTaskSpec(MISSING_TYPE)
+    if not isinstance(type_name, str):
+        raise InvalidTaskSpec(unknown_type_message(dump_json(type_name)))
+    task_type = tasktypes.lookup(type_name)
+    if task_type is None:
+        raise InvalidTaskSpec(unknown_type_message(type_name))
+    task_type.validate(document)
+    context = document.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise InvalidTaskSpec("context must be a JSON object")
+
+    explicit_id = document.get("id")
+    if explicit_id is None:
+        task_id = task_type.make_id(document, now)
+        document = _with_id(document, task_id)
+    elif isinstance(explicit_id, str):
+        task_id = explicit_id
+    else:
+        raise InvalidTaskSpec(
+            f"Cannot deserialize value of type `java.lang.String` from "
+            f"{_json_kind(explicit_id)} (id)"
+        )
+    validate_id("Task ID", task_id)
+    datasource = task_type.datasource(document)
+    group_id = task_type.group_id(document, task_id)
+    parent = document.get("supervisorTaskId")
+    payload = dump_json(document)
+    surrogate_id = task_store.insert_task(
+        session,
+        task_store.NewTask(
+            task_id=task_id,
+            type=type_name,
+            group_id=group_id,
+            datasource=datasource,
+            created_at=now,
+            payload=payload,
+            priority=task_type.priority(document),
+            parent_task_id=parent if isinstance(parent, str) else None,
+            request_headers=dump_json(request_headers) if request_headers else None,
+        ),
+    )
+    audit_store.insert_audit(
+        session,
+        key=datasource,
+        kind="task",
+        payload=dump_json({"id": task_id, "groupId": group_id, "type": type_name}),
+        info=audit,
+        now=now,
+    )
+    return Submission(task_id=task_id, surrogate_id=surrogate_id)
+
+
+def _with_id(document: dict[str, Any], task_id: str) -> dict[str, Any]:
+    """The posted object with ``id`` after ``type``, where Druid's Jackson puts it."""
+    result: dict[str, Any] = {}
+    for key, value in document.items():
+        result[key] = value
+        if key == "type":
+            result["id"] = task_id
+    if "id" not in result:
+        result["id"] = task_id
+    return result
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "Array value"
+    if isinstance(value, str):
+        return "String value"
+    if isinstance(value, bool):
+        return "Boolean value"
+    if isinstance(value, int | float):
+        return "Number value"
+    if value is None:
+        return "null"
+    return "Object value"
+
+
+def require_task(session: Session, task_id: str) -> None:
+    """Druid's TaskResourceFilter: validate the path id, then 404 unknown tasks.
+
+    Raises:
+        InvalidTaskId: the id has a ``/`` or starts with ``.``.
+        TaskNotFound: no such task.
+    """
+    validate_id("taskId", task_id)
+    if not task_store.task_exists(session, task_id):
+        raise TaskNotFound(task_id)
+
+
+def get_task_payload(session: Session, task_id: str) -> str:
+    """The stored payload as JSON text, password fields masked.
+
+    Raises:
+        TaskNotFound: no such task.
+    """
+    validate_id("taskId", task_id)
+    task = task_store.get_task(session, task_id)
+    if task is None:
+        raise TaskNotFound(task_id)
+    return mask_passwords(task.payload)
+
+
+def get_task_status(session: Session, task_id: str) -> TaskStatusPlus:
+    """``GET /task/{id}/status``.
+
+    Raises:
+        TaskNotFound: no such task.
+    """
+    validate_id("taskId", task_id)
+    row = task_store.get_task_summary(session, task_id)
+    if row is None:
+        raise TaskNotFound(task_id)
+    return status_plus_for_status_endpoint(row)
+
+
+def get_task_statuses(session: Session, task_ids: list[str]) -> dict[str, TaskStatus]:
+    """``POST /taskStatus``: statuses of the ids that exist, in the order asked."""
+    unique = list(dict.fromkeys(task_ids))
+    found = {row.task_id: task_status(row) for row in task_store.get_task_summaries(session, unique)}
+    return {task_id: found[task_id] for task_id in unique if task_id in found}
+
+
+def shutdown_task(
+    session: Session, task_id: str, *, now: dt.datetime, audit: AuditInfo
+) -> None:
+    """Make an active task FAILED "Shutdown request from user", inactive, its locks
+    released, in the caller's transaction. A finished task keeps its status.
+
+    Raises:
+        TaskNotFound: no such task.
+    """
+    require_task(session, task_id)
+    if task_store.fail_active_task(session, task_id, error_msg=SHUTDOWN_BY_USER, now=now):
+        audit_store.insert_audit(
+            session,
+            key=task_id,
+            kind="task.shutdown",
+            payload=dump_json({"id": task_id}),
+            info=audit,
+            now=now,
+        )
+
+
+def shutdown_all_tasks(
+    session: Session, datasource: str, *, now: dt.datetime, audit: AuditInfo
+) -> list[str]:
+    """Shut down every active task of a datasource.
+
+    Raises:
+        NoActiveTasks: the datasource has none (Druid answers 404).
+    """
+    task_ids = task_store.active_task_ids(session, datasource)
+    if not task_ids:
+        raise NoActiveTasks(datasource)
+    stopped = [
+        task_id
+        for task_id in task_ids
+        if task_store.fail_active_task(session, task_id, error_msg=SHUTDOWN_BY_USER, now=now)
+    ]
+    audit_store.insert_audit(
+        session,
+        key=datasource,
+        kind="task.shutdownAll",
+        payload=dump_json({"dataSource": datasource, "taskIds": stopped}),
+        info=audit,
+        now=now,
+    )
+    return stopped
+
+
+@dataclass(frozen=True)
+class TaskListQuery:
+    """``GET /tasks`` parameters after parsing."""
+
+    state: ListState | None = None
+    datasource: str | None = None
+    task_type: str | None = None
+    created_within: dt.timedelta | None = None
+    max_complete: int | None = None
+
+
+def parse_list_state(text: str | None) -> ListState | None:
+    """Raises: InvalidInput with Druid's text for an unknown state."""
+    if text is None:
+        return None
+    try:
+        return ListState(text.lower())
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid task state[{text}]. Must be one of "
+            f"[{', '.join(state.value for state in ListState)}]."
+        ) from None
+
+
+def parse_created_time_interval(text: str | None) -> dt.timedelta | None:
+    """Druid keeps only the length of ``createdTimeInterval`` (``_`` for ``/``):
+    "created within the last (end − start)", issue #11589.
+
+    Raises:
+        InvalidInput: not an interval.
+    """
+    if text is None:
+        return None
+    try:
+        return parse_interval(text.replace("_", "/")).duration
+    except InvalidTime as error:
+        raise InvalidInput(f"Invalid createdTimeInterval[{text}]: {error}") from error
+
+
+_RUNNER_STATES = {
+    ListState.WAITING: [RunnerState.WAITING],
+    ListState.PENDING: [RunnerState.PENDING],
+    ListState.RUNNING: [RunnerState.RUNNING],
+}
+
+
+def iter_task_list(
+    session: Session,
+    query: TaskListQuery,
+    *,
+    now: dt.datetime,
+    recently_finished: dt.timedelta,
+) -> Iterator[TaskStatusPlus]:
+    """``GET /tasks``: complete tasks first (newest created first), then active ones
+    (oldest first), streamed. ``max`` limits only the complete ones; Druid's
+    pending-segment duty relies on this order (``max=1`` = newest complete)."""
+    if query.state in (None, ListState.COMPLETE) and query.max_complete != 0:
+        since = minus_clamped(now, query.created_within or recently_finished)
+        for row in task_store.iter_complete_tasks(
+            session,
+            created_since=since,
+            datasource=query.datasource,
+            task_type=query.task_type,
+            limit=query.max_complete,
+        ):
+            yield status_plus_for_list(row)
+    if query.state is not ListState.COMPLETE:
+        runner_states = _RUNNER_STATES.get(query.state) if query.state else None
+        for row in task_store.iter_active_tasks(
+            session,
+            datasource=query.datasource,
+            task_type=query.task_type,
+            runner_states=runner_states,
+        ):
+            yield status_plus_for_list(row)
+
+
+REPORT_NOT_FOUND = (
+    "No task reports were found for this task. The task may not exist, "
+    "or it may not have completed yet."
+)
+LOG_NOT_FOUND = (
+    "No log was found for this task. The task may not exist, "
+    "or it may not have begun running yet."
+)
+
+
+def get_task_reports(session: Session, task_id: str) -> str:
+    """Raises: TaskNotFound; ReportNotFound with Druid's text."""
+    require_task(session, task_id)
+    report = report_store.get_report(session, task_id)
+    if report is None:
+        raise ReportNotFound(REPORT_NOT_FOUND)
+    return report
+
+
+def get_task_log(session: Session, task_id: str, offset: int) -> bytes:
+    """Druid's LogUtils.streamFile: 0 = all, >0 = from that byte, <0 = last |n| bytes.
+
+    Raises: TaskNotFound; LogNotFound with Druid's text.
+    """
+    require_task(session, task_id)
+    size = report_store.log_size(session, task_id)
+    if size is None:
+        raise LogNotFound(LOG_NOT_FOUND)
+    start = offset if offset >= 0 else max(0, size + offset)
+    if start >= size:
+        return b""
+    return report_store.read_log(session, task_id, start)
+
+
+SEGMENTS_GONE = (
+    "Segment IDs committed by a task action are not persisted anymore. Use the "
+    "metric 'segment/added/bytes' to identify the segments created by a task."
+)

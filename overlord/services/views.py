@@ -1,0 +1,103 @@
+"""Values the services hand to the wire layer: Druid's TaskStatusPlus, TaskStatus,
+TaskLocation, with every Druid rule already applied."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from overlord.states import RunnerState, TaskState, truncate_error_msg
+from overlord.timeutil import EPOCH
+
+
+@dataclass(frozen=True)
+class TaskLocation:
+    host: str | None
+    port: int
+    tls_port: int
+
+
+UNKNOWN_LOCATION = TaskLocation(None, -1, -1)
+
+
+@dataclass(frozen=True)
+class TaskStatusPlus:
+    """Druid's TaskStatusPlus (``GET /task/{id}/status``, ``GET /tasks``)."""
+
+    id: str
+    group_id: str | None
+    type: str | None
+    created_time: dt.datetime
+    queue_insertion_time: dt.datetime
+    status_code: TaskState
+    runner_status_code: RunnerState
+    duration: int
+    location: TaskLocation
+    datasource: str | None
+    error_msg: str | None
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """Druid's TaskStatus (``POST /taskStatus``)."""
+
+    id: str
+    status: TaskState
+    duration: int
+    error_msg: str | None
+    location: TaskLocation
+
+
+def location_of(row: Any) -> TaskLocation:
+    if row.location_host is None and row.location_port == -1:
+        return UNKNOWN_LOCATION
+    return TaskLocation(row.location_host, row.location_port, row.location_tls_port)
+
+
+def status_plus_for_status_endpoint(row: Any) -> TaskStatusPlus:
+    """``/task/{id}/status``: queueInsertionTime is always the epoch, and a finished
+    task shows runner state WAITING (the runner no longer knows it), as Druid does;
+    the web console and Druid's own tests read it that way (issue #6333)."""
+    runner = row.runner_status if row.active else RunnerState.WAITING
+    return _status_plus(row, runner=runner, queue_time=EPOCH)
+
+
+def status_plus_for_list(row: Any) -> TaskStatusPlus:
+    """``/tasks``: complete rows show NONE; active rows known to the runner (PENDING,
+    RUNNING) show their queue insertion time, WAITING rows the epoch."""
+    if not row.active:
+        return _status_plus(row, runner=RunnerState.NONE, queue_time=EPOCH)
+    queue_time = EPOCH
+    if row.runner_status is not RunnerState.WAITING and row.queue_inserted_at:
+        queue_time = row.queue_inserted_at
+    return _status_plus(row, runner=row.runner_status, queue_time=queue_time)
+
+
+def _status_plus(
+    row: Any, *, runner: RunnerState, queue_time: dt.datetime
+) -> TaskStatusPlus:
+    return TaskStatusPlus(
+        id=row.task_id,
+        group_id=row.group_id,
+        type=row.type,
+        created_time=row.created_at,
+        queue_insertion_time=queue_time,
+        status_code=row.status,
+        runner_status_code=runner,
+        duration=row.duration_ms,
+        location=location_of(row),
+        datasource=row.datasource,
+        error_msg=truncate_error_msg(row.error_msg),
+    )
+
+
+def task_status(row: Any) -> TaskStatus:
+    """``POST /taskStatus``: an active task is RUNNING while the runner has it."""
+    return TaskStatus(
+        id=row.task_id,
+        status=TaskState.RUNNING if row.active else row.status,
+        duration=row.duration_ms,
+        error_msg=truncate_error_msg(row.error_msg),
+        location=location_of(row),
+    )

@@ -1,0 +1,66 @@
+"""SQL for task reports and task logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from overlord.store.models import TaskLogChunk, TaskReport
+
+
+def get_report(session: Session, task_id: str) -> str | None:
+    return session.scalar(select(TaskReport.report).where(TaskReport.task_id == task_id))
+
+
+def put_report(
+    session: Session, task_id: str, report: str, now: dt.datetime
+) -> None:
+    existing = session.scalars(
+        select(TaskReport).where(TaskReport.task_id == task_id)
+    ).one_or_none()
+    if existing is None:
+        session.add(TaskReport(task_id=task_id, report=report, created_at=now))
+    else:
+        existing.report = report
+        existing.created_at = now
+    session.flush()
+
+
+def log_size(session: Session, task_id: str) -> int | None:
+    """Bytes logged so far, or None when the task never logged."""
+    row = session.execute(
+        select(
+            func.max(TaskLogChunk.byte_offset + func.length(TaskLogChunk.content)),
+            func.count(),
+        ).where(TaskLogChunk.task_id == task_id)
+    ).one()
+    return None if row[1] == 0 else int(row[0] or 0)
+
+
+def read_log(session: Session, task_id: str, start: int) -> bytes:
+    """The log from byte ``start`` to its end."""
+    chunks = session.execute(
+        select(TaskLogChunk.byte_offset, TaskLogChunk.content)
+        .where(
+            TaskLogChunk.task_id == task_id,
+            TaskLogChunk.byte_offset + func.length(TaskLogChunk.content) > start,
+        )
+        .order_by(TaskLogChunk.byte_offset)
+    )
+    parts = []
+    for offset, content in chunks:
+        parts.append(bytes(content[max(0, start - offset) :]))
+    return b"".join(parts)
+
+
+def append_log(
+    session: Session, task_id: str, content: bytes, now: dt.datetime
+) -> None:
+    """Append bytes to a task's log."""
+    size = log_size(session, task_id) or 0
+    session.add(
+        TaskLogChunk(task_id=task_id, byte_offset=size, content=content, created_at=now)
+    )
+    session.flush()

@@ -1,0 +1,229 @@
+"""SQL for the ``tasks`` table: inserts, point reads, streamed lists and the
+compare-and-set state changes. Functions take a session and never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from overlord.errors import TaskAlreadyExists
+from overlord.states import RunnerState, TaskState
+from overlord.store.models import Task, TaskLock
+
+# Rows read by status and list endpoints: never the payload (Druid PR #12404: reading
+# payloads for lists is what made Overlords run out of memory).
+SUMMARY_COLUMNS = (
+    Task.id,
+    Task.task_id,
+    Task.group_id,
+    Task.type,
+    Task.created_at,
+    Task.queue_inserted_at,
+    Task.status,
+    Task.runner_status,
+    Task.duration_ms,
+    Task.location_host,
+    Task.location_port,
+    Task.location_tls_port,
+    Task.datasource,
+    Task.error_msg,
+    Task.active,
+)
+LIST_BATCH = 500
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """Everything the store needs to insert a submitted task."""
+
+    task_id: str
+    type: str
+    group_id: str
+    datasource: str
+    created_at: dt.datetime
+    payload: str
+    priority: int
+    parent_task_id: str | None
+    request_headers: str | None
+    runner_status: RunnerState = RunnerState.WAITING
+
+
+def insert_task(session: Session, new: NewTask) -> int:
+    """Insert an active task and return its numeric surrogate key.
+
+    Raises:
+        TaskAlreadyExists: a task with that id is already stored (the unique key
+            decides, so concurrent submits of one id store exactly one row).
+    """
+    row = Task(
+        task_id=new.task_id,
+        type=new.type,
+        group_id=new.group_id,
+        datasource=new.datasource,
+        created_at=new.created_at,
+        queue_inserted_at=None,
+        status=TaskState.RUNNING,
+        runner_status=new.runner_status,
+        duration_ms=-1,
+        error_msg=None,
+        location_host=None,
+        location_port=-1,
+        location_tls_port=-1,
+        payload=new.payload,
+        priority=new.priority,
+        active=True,
+        parent_task_id=new.parent_task_id,
+        request_headers=new.request_headers,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as error:
+        raise TaskAlreadyExists(new.task_id) from error
+    return row.id
+
+
+def get_task(session: Session, task_id: str) -> Task | None:
+    """The whole task row (payload included), or None."""
+    return session.scalars(select(Task).where(Task.task_id == task_id)).one_or_none()
+
+
+def get_task_summary(session: Session, task_id: str) -> Row[Any] | None:
+    """The status columns of one task (no payload), or None."""
+    return session.execute(
+        select(*SUMMARY_COLUMNS).where(Task.task_id == task_id)
+    ).one_or_none()
+
+
+def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[Any]]:
+    """Status columns of the given ids that exist (any order)."""
+    rows: list[Row[Any]] = []
+    for start in range(0, len(task_ids), LIST_BATCH):
+        chunk = task_ids[start : start + LIST_BATCH]
+        rows.extend(session.execute(select(*SUMMARY_COLUMNS).where(Task.task_id.in_(chunk))))
+    return rows
+
+
+def task_exists(session: Session, task_id: str) -> bool:
+    return (
+        session.scalar(select(Task.id).where(Task.task_id == task_id)) is not None
+    )
+
+
+def _filtered(
+    statement: Select[Any], datasource: str | None, task_type: str | None
+) -> Select[Any]:
+    if datasource is not None:
+        statement = statement.where(Task.datasource == datasource)
+    if task_type is not None:
+        statement = statement.where(Task.type == task_type)
+    return statement
+
+
+def iter_complete_tasks(
+    session: Session,
+    *,
+    created_since: dt.datetime,
+    datasource: str | None,
+    task_type: str | None,
+    limit: int | None,
+) -> Iterator[Row[Any]]:
+    """Completed tasks created since ``created_since``, newest first, streamed."""
+    statement = _filtered(
+        select(*SUMMARY_COLUMNS).where(
+            Task.active.is_(False), Task.created_at >= created_since
+        ),
+        datasource,
+        task_type,
+    ).order_by(Task.created_at.desc(), Task.id.desc())
+    if limit is not None:
+        statement = statement.limit(limit)
+    yield from session.execute(statement.execution_options(yield_per=LIST_BATCH))
+
+
+def iter_active_tasks(
+    session: Session,
+    *,
+    datasource: str | None,
+    task_type: str | None,
+    runner_states: Iterable[RunnerState] | None,
+) -> Iterator[Row[Any]]:
+    """Active tasks, oldest created first, streamed."""
+    statement = _filtered(
+        select(*SUMMARY_COLUMNS).where(Task.active.is_(True)), datasource, task_type
+    )
+    if runner_states is not None:
+        statement = statement.where(Task.runner_status.in_(list(runner_states)))
+    statement = statement.order_by(Task.created_at, Task.id)
+    yield from session.execute(statement.execution_options(yield_per=LIST_BATCH))
+
+
+def earliest_active_task(
+    session: Session, datasource: str
+) -> tuple[str, dt.datetime] | None:
+    """Id and creation time of the oldest active task of a datasource."""
+    row = session.execute(
+        select(Task.task_id, Task.created_at)
+        .where(Task.datasource == datasource, Task.active.is_(True))
+        .order_by(Task.created_at, Task.id)
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else (row.task_id, row.created_at)
+
+
+def active_task_ids(session: Session, datasource: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Task.task_id)
+            .where(Task.datasource == datasource, Task.active.is_(True))
+            .order_by(Task.created_at, Task.id)
+        )
+    )
+
+
+def fail_active_task(
+    session: Session, task_id: str, *, error_msg: str, now: dt.datetime
+) -> bool:
+    """Make an active task FAILED and inactive, and release its locks.
+
+    A compare-and-set on ``active``: a finished task keeps its status (False is
+    returned), so neither a late shutdown nor a late worker can overwrite it.
+    """
+    result = session.execute(
+        update(Task)
+        .where(Task.task_id == task_id, Task.active.is_(True))
+        .values(
+            status=TaskState.FAILED,
+            runner_status=RunnerState.NONE,
+            active=False,
+            error_msg=error_msg,
+            shutdown_requested_at=now,
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        return False
+    release_locks(session, [task_id])
+    return True
+
+
+def release_locks(session: Session, task_ids: Sequence[str]) -> None:
+    session.execute(
+        delete(TaskLock)
+        .where(TaskLock.task_id.in_(list(task_ids)))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def count_tasks(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Task)) or 0)

@@ -1,0 +1,61 @@
+"""``noop``: sleeps ``runTime`` ms and succeeds (Druid's NoopTask, with the older
+``isReadyResult`` knob for readiness tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from overlord.errors import InvalidTaskSpec
+from overlord.tasktypes.base import PRIORITY_BATCH_INDEX, JsonObject, TaskType
+from overlord.timeutil import format_druid
+
+READY_RESULTS = ("YES", "NO", "EXCEPTION")
+
+
+class NoopTaskType(TaskType):
+    name = "noop"
+    # NoopTask reports the batch default, 50.
+    default_priority = PRIORITY_BATCH_INDEX
+
+    def validate(self, payload: JsonObject) -> None:
+        for key in ("runTime", "isReadyTime"):
+            value = payload.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int)
+            ):
+                raise InvalidTaskSpec(
+                    f"Cannot deserialize value of type `long` from "
+                    f"{_json_kind(value)}: not a valid `long` value ({key})"
+                )
+        ready = payload.get("isReadyResult")
+        if ready is not None and ready not in READY_RESULTS:
+            raise InvalidTaskSpec(
+                f"Cannot deserialize value of type `NoopTask$IsReadyResult` from "
+                f"String {_quoted(ready)}: not one of the values accepted for Enum "
+                f"class: [{', '.join(READY_RESULTS)}]"
+            )
+
+    def datasource(self, payload: JsonObject) -> str:
+        value = payload.get("dataSource")
+        return value if isinstance(value, str) and value else "none"
+
+    def make_id(self, payload: JsonObject, now: dt.datetime) -> str:
+        # NoopTask's own rule, not AbstractTask's.
+        return f"noop_{format_druid(now)}_{uuid.uuid4()}"
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, str):
+        return f"String {_quoted(value)}"
+    if isinstance(value, float):
+        return "Floating-point value"
+    if isinstance(value, list):
+        return "Array value (token `JsonToken.START_ARRAY`)"
+    if isinstance(value, dict):
+        return "Object value (token `JsonToken.START_OBJECT`)"
+    return "value"
+
+
+def _quoted(value: object) -> str:
+    return f'"{value}"'
