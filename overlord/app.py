@@ -12,7 +12,9 @@ from overlord.config import Settings, load_settings
 from overlord.db import Database
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, database: Database | None = None
+) -> Flask:
     """Build the WSGI app. Tests pass ``settings``; servers read the environment."""
     if settings is None:
         settings = load_settings(os.environ)

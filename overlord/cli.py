@@ -145,11 +145,15 @@ def _export_settings(settings: Settings) -> None:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8090).")
 @click.option(
-    "--workers", type=click.IntRange(min=0), default=None,
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
     help="Task slots run by this server (0 = none).",
 )
 @click.option(
-    "--http-workers", type=click.IntRange(min=1), default=None,
+    "--http-workers",
+    type=click.IntRange(min=1),
+    default=None,
     help="HTTP worker processes of the production server.",
 )
 @database_url_option
@@ -169,7 +173,8 @@ def serve(
         database_url=database_url,
     )
     logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     current, head = schema_status(settings)
     if current != head:

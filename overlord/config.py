@@ -49,9 +49,7 @@ class Settings:
     )
     host: str = _field("127.0.0.1", "Address `overlord serve` listens on.")
     port: int = _field(8090, "Port `overlord serve` listens on.", "port")
-    workers: int = _field(
-        2, "Task slots run by `overlord serve` (0 = none).", "slots"
-    )
+    workers: int = _field(2, "Task slots run by `overlord serve` (0 = none).", "slots")
     http_workers: int = _field(
         2, "HTTP worker processes of the production server.", "processes"
     )
@@ -213,7 +211,7 @@ def _coerce(kind: Any, value: Any) -> Any:
     raise TypeError(f"unsupported setting type {kind!r}")
 
 
-SECRET_MASK = "<masked>"
+MASKED_VALUE = "<masked>"
 
 
 def mask_url_password(url: str) -> str:
@@ -221,5 +219,5 @@ def mask_url_password(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", f":{SECRET_MASK}@", 1)
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{MASKED_VALUE}@", 1)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

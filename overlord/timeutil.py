@@ -167,7 +167,7 @@ def parse_interval(text: str) -> Interval:
     """
     first, sep, second = text.partition("/")
     if not sep or not first or not second:
-        raise InvalidTime(f'Format requires a \'/\' separator: "{text}"')
+        raise InvalidTime(f"Format requires a '/' separator: \"{text}\"")
     if first.startswith("P") and second.startswith("P"):
         raise InvalidTime(f'Interval composed of two durations: "{text}"')
     if first.startswith("P"):

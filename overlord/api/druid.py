@@ -68,7 +68,9 @@ def get_task_status(task_id: str) -> Response:
     status = database().run(
         lambda session: task_service.get_task_status(session, task_id)
     )
-    return json_response({"task": task_id, "status": task_status_plus_schema.dump(status)})
+    return json_response(
+        {"task": task_id, "status": task_status_plus_schema.dump(status)}
+    )
 
 
 @bp.get("/task/<path:task_id>/reports")
@@ -134,7 +136,10 @@ def post_task_statuses() -> Response:
         lambda session: task_service.get_task_statuses(session, document)
     )
     return json_response(
-        {task_id: task_status_schema.dump(status) for task_id, status in statuses.items()}
+        {
+            task_id: task_status_schema.dump(status)
+            for task_id, status in statuses.items()
+        }
     )
 
 
@@ -152,7 +157,9 @@ def _stream_task_list(query: task_service.TaskListQuery) -> Response:
             for status in task_service.iter_task_list(
                 session, query, now=now, recently_finished=threshold
             ):
-                yield ("" if first else ",") + dumps(task_status_plus_schema.dump(status))
+                yield ("" if first else ",") + dumps(
+                    task_status_plus_schema.dump(status)
+                )
                 first = False
             yield "]"
 
@@ -278,7 +285,9 @@ def post_locked_intervals() -> Response:
 @bp.post("/activeLocks")
 def post_active_locks() -> Response:
     policies = _lock_policies()
-    result = database().run(lambda session: lock_service.active_locks(session, policies))
+    result = database().run(
+        lambda session: lock_service.active_locks(session, policies)
+    )
     return json_response({"datasourceToLocks": result})
 
 
@@ -310,7 +319,9 @@ def _max_param(text: str | None) -> int | None:
         return None
     value = _int_or_404("max", text)
     if value < 0:
-        raise InvalidInput(f"Invalid value for query parameter [max]: [{text}] must be >= 0")
+        raise InvalidInput(
+            f"Invalid value for query parameter [max]: [{text}] must be >= 0"
+        )
     return value
 
 
@@ -327,4 +338,3 @@ def _int_or_404(name: str, text: str) -> int:
         raise NotFound(
             f"Invalid value for query parameter [{name}]: [{text}] is not a number"
         ) from None
-

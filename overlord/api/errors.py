@@ -49,7 +49,10 @@ def render_overlord_error(error: OverlordError) -> Response:
         )
     if isinstance(error, InvalidTaskId):
         return druid_exception_response(
-            status=400, code="invalidInput", category="INVALID_INPUT", message=error.message
+            status=400,
+            code="invalidInput",
+            category="INVALID_INPUT",
+            message=error.message,
         )
     if isinstance(error, TextInvalidInput):
         return text_response(error.message, 400)

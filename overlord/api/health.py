@@ -42,5 +42,3 @@ def get_properties() -> Response:
             text = mask_url_password(text)
         properties[f"overlord.{field.name}"] = text
     return json_response(properties)
-
-

@@ -22,7 +22,9 @@ def _is_json_mimetype(mimetype: str) -> bool:
 
 def _reject_constant(name: str) -> Any:
     # Jackson refuses NaN/Infinity unless a feature flag is on.
-    raise ValueError(f"Non-standard token '{name}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow")
+    raise ValueError(
+        f"Non-standard token '{name}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
+    )
 
 
 def _finite_float(text: str) -> float:
@@ -58,7 +60,9 @@ def read_json_body(request: Request, *, allow_empty: bool = False) -> Any:
             text, parse_constant=_reject_constant, parse_float=_finite_float
         )
     except UnicodeDecodeError as error:
-        raise InvalidInput(f"Invalid UTF-8 in request body at byte {error.start}") from error
+        raise InvalidInput(
+            f"Invalid UTF-8 in request body at byte {error.start}"
+        ) from error
     except json.JSONDecodeError as error:
         raise InvalidInput(
             f"Unexpected character in JSON body: {error.msg} "
@@ -70,4 +74,6 @@ def read_json_body(request: Request, *, allow_empty: bool = False) -> Any:
 
 def _unsupported(mimetype: str) -> str:
     shown = mimetype or "none"
-    return f"Unsupported Content-Type [{shown}]: this endpoint consumes application/json"
+    return (
+        f"Unsupported Content-Type [{shown}]: this endpoint consumes application/json"
+    )

@@ -30,4 +30,6 @@ def mask_passwords(payload: str) -> str:
     payload names no password (the common case keeps its exact bytes)."""
     if "assword" not in payload:
         return payload
-    return json.dumps(_mask(json.loads(payload)), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        _mask(json.loads(payload)), separators=(",", ":"), ensure_ascii=False
+    )

@@ -202,7 +202,10 @@ def get_task_status(session: Session, task_id: str) -> TaskStatusPlus:
 def get_task_statuses(session: Session, task_ids: list[str]) -> dict[str, TaskStatus]:
     """``POST /taskStatus``: statuses of the ids that exist, in the order asked."""
     unique = list(dict.fromkeys(task_ids))
-    found = {row.task_id: task_status(row) for row in task_store.get_task_summaries(session, unique)}
+    found = {
+        row.task_id: task_status(row)
+        for row in task_store.get_task_summaries(session, unique)
+    }
     return {task_id: found[task_id] for task_id in unique if task_id in found}
 
 
@@ -216,7 +219,9 @@ def shutdown_task(
         TaskNotFound: no such task.
     """
     require_task(session, task_id)
-    if task_store.fail_active_task(session, task_id, error_msg=SHUTDOWN_BY_USER, now=now):
+    if task_store.fail_active_task(
+        session, task_id, error_msg=SHUTDOWN_BY_USER, now=now
+    ):
         audit_store.insert_audit(
             session,
             key=task_id,
@@ -241,7 +246,9 @@ def shutdown_all_tasks(
     stopped = [
         task_id
         for task_id in task_ids
-        if task_store.fail_active_task(session, task_id, error_msg=SHUTDOWN_BY_USER, now=now)
+        if task_store.fail_active_task(
+            session, task_id, error_msg=SHUTDOWN_BY_USER, now=now
+        )
     ]
     audit_store.insert_audit(
         session,
@@ -280,7 +287,7 @@ def parse_list_state(text: str | None) -> ListState | None:
 
 def parse_created_time_interval(text: str | None) -> dt.timedelta | None:
     """Druid keeps only the length of ``createdTimeInterval`` (``_`` for ``/``):
-    "created within the last (end − start)", issue #11589.
+    "created within the last (end - start)", issue #11589.
 
     Raises:
         InvalidInput: not an interval.

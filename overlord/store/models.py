@@ -170,7 +170,7 @@ class PendingSegment(Base):
     )
 
     id: Mapped[DruidId] = mapped_column(primary_key=True)
-    dataSource: Mapped[DruidId]  # noqa: N815 - Druid's column name
+    dataSource: Mapped[DruidId]
     created_date: Mapped[dt.datetime]
     start: Mapped[dt.datetime]
     end: Mapped[dt.datetime]
@@ -193,7 +193,7 @@ class Segment(Base):
     )
 
     id: Mapped[DruidId] = mapped_column(primary_key=True)
-    dataSource: Mapped[DruidId]  # noqa: N815 - Druid's column name
+    dataSource: Mapped[DruidId]
     created_date: Mapped[dt.datetime]
     start: Mapped[dt.datetime]
     end: Mapped[dt.datetime]

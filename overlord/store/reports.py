@@ -11,12 +11,12 @@ from overlord.store.models import TaskLogChunk, TaskReport
 
 
 def get_report(session: Session, task_id: str) -> str | None:
-    return session.scalar(select(TaskReport.report).where(TaskReport.task_id == task_id))
+    return session.scalar(
+        select(TaskReport.report).where(TaskReport.task_id == task_id)
+    )
 
 
-def put_report(
-    session: Session, task_id: str, report: str, now: dt.datetime
-) -> None:
+def put_report(session: Session, task_id: str, report: str, now: dt.datetime) -> None:
     existing = session.scalars(
         select(TaskReport).where(TaskReport.task_id == task_id)
     ).one_or_none()

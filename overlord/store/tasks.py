@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -96,11 +96,12 @@ def get_task(session: Session, task_id: str) -> Task | None:
     return session.scalars(select(Task).where(Task.task_id == task_id)).one_or_none()
 
 
-def get_task_summary(session: Session, task_id: str) -> Row[Any] | None:
+def get_task_summary(session: Session, task_id: str) -> Any:
     """The status columns of one task (no payload), or None."""
-    return session.execute(
+    row: Any = session.execute(
         select(*SUMMARY_COLUMNS).where(Task.task_id == task_id)
     ).one_or_none()
+    return row
 
 
 def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[Any]]:
@@ -108,14 +109,19 @@ def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[An
     rows: list[Row[Any]] = []
     for start in range(0, len(task_ids), LIST_BATCH):
         chunk = task_ids[start : start + LIST_BATCH]
-        rows.extend(session.execute(select(*SUMMARY_COLUMNS).where(Task.task_id.in_(chunk))))
+        rows.extend(
+            session.execute(select(*SUMMARY_COLUMNS).where(Task.task_id.in_(chunk)))
+        )
     return rows
 
 
 def task_exists(session: Session, task_id: str) -> bool:
-    return (
-        session.scalar(select(Task.id).where(Task.task_id == task_id)) is not None
-    )
+    return session.scalar(select(Task.id).where(Task.task_id == task_id)) is not None
+
+
+def _summaries() -> Select[Any]:
+    statement: Any = select(*SUMMARY_COLUMNS)
+    return cast(Select[Any], statement)
 
 
 def _filtered(
@@ -138,9 +144,7 @@ def iter_complete_tasks(
 ) -> Iterator[Row[Any]]:
     """Completed tasks created since ``created_since``, newest first, streamed."""
     statement = _filtered(
-        select(*SUMMARY_COLUMNS).where(
-            Task.active.is_(False), Task.created_at >= created_since
-        ),
+        _summaries().where(Task.active.is_(False), Task.created_at >= created_since),
         datasource,
         task_type,
     ).order_by(Task.created_at.desc(), Task.id.desc())
@@ -158,7 +162,7 @@ def iter_active_tasks(
 ) -> Iterator[Row[Any]]:
     """Active tasks, oldest created first, streamed."""
     statement = _filtered(
-        select(*SUMMARY_COLUMNS).where(Task.active.is_(True)), datasource, task_type
+        _summaries().where(Task.active.is_(True)), datasource, task_type
     )
     if runner_states is not None:
         statement = statement.where(Task.runner_status.in_(list(runner_states)))

@@ -24,7 +24,7 @@ PRIORITY_DEFAULT = 0
 
 
 def random_letters(count: int = 8) -> str:
-    """Druid's IdUtils random suffix: letters ``a``–``p``."""
+    """Druid's IdUtils random suffix: letters ``a`` to ``p``."""
     return "".join(random.choice("abcdefghijklmnop") for _ in range(count))
 
 

@@ -29,7 +29,9 @@ class IndexTaskType(TaskType):
     def datasource(self, payload: JsonObject) -> str:
         value = _get(payload, "spec", "dataSchema", "dataSource")
         if not isinstance(value, str) or not value:
-            raise InvalidTaskSpec("dataSource cannot be null or empty. Please provide a dataSource.")
+            raise InvalidTaskSpec(
+                "dataSource cannot be null or empty. Please provide a dataSource."
+            )
         return value
 
     def group_id(self, payload: JsonObject, task_id: str) -> str:
@@ -37,7 +39,10 @@ class IndexTaskType(TaskType):
         if isinstance(explicit, str) and explicit:
             return explicit
         # Appending index tasks of one datasource share a lock group.
-        if self.name == "index" and _get(payload, "spec", "ioConfig", "appendToExisting") is True:
+        if (
+            self.name == "index"
+            and _get(payload, "spec", "ioConfig", "appendToExisting") is True
+        ):
             return f"index_append_{self.datasource(payload)}"
         return task_id
 

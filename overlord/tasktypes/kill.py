@@ -7,7 +7,7 @@ import datetime as dt
 
 from overlord.errors import InvalidTaskSpec
 from overlord.tasktypes.base import JsonObject, TaskType, random_letters
-from overlord.timeutil import InvalidTime, Interval, format_druid, parse_interval
+from overlord.timeutil import Interval, InvalidTime, format_druid, parse_interval
 
 
 class KillTaskType(TaskType):
