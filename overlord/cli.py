@@ -5,7 +5,6 @@ Settings: defaults → ``OVERLORD_CONFIG`` TOML → ``OVERLORD_*`` → these fla
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
@@ -22,8 +21,8 @@ from overlord.config import (
     load_settings,
     mask_url_password,
     setting_fields,
+    setting_text,
 )
-from overlord.timeutil import format_period
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -131,14 +130,7 @@ def _export_settings(settings: Settings) -> None:
     """Hand the resolved settings to the server's worker processes through their
     environment, the one channel every server implementation passes on."""
     for field in setting_fields():
-        value = getattr(settings, field.name)
-        if isinstance(value, dt.timedelta):
-            text = format_period(value)
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = str(value)
-        os.environ[env_name(field.name)] = text
+        os.environ[env_name(field.name)] = setting_text(getattr(settings, field.name))
 
 
 @main.command()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, Response
 
 from overlord import __version__
 from overlord.api.responses import json_response
 from overlord.api.state import settings
-from overlord.config import mask_url_password, setting_fields
-from overlord.timeutil import format_period
+from overlord.config import mask_url_password, setting_fields, setting_text
 
 bp = Blueprint("health", __name__)
 
@@ -31,13 +28,7 @@ def get_properties() -> Response:
     current = settings()
     properties: dict[str, str] = {}
     for field in setting_fields():
-        value = getattr(current, field.name)
-        if isinstance(value, dt.timedelta):
-            text = format_period(value)
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = str(value)
+        text = setting_text(getattr(current, field.name))
         if field.name == "database_url":
             text = mask_url_password(text)
         properties[f"overlord.{field.name}"] = text
