@@ -8,6 +8,7 @@ receive a ``Session`` never commit. Imports only ``config`` and SQLAlchemy.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import random
 import time
@@ -85,6 +86,22 @@ def _setup_sqlite(engine: Engine, settings: Settings) -> None:
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def database_now(session: Session) -> dt.datetime:
+    """The database server's current time, aware UTC: the one clock for leases.
+
+    Workers on other hosts may have skewed clocks, so lease times are computed from
+    this. SQLite is embedded: its clock is this host's.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        value = session.execute(text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")).scalar_one()
+    elif dialect in ("mysql", "mariadb"):
+        value = session.execute(text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
+    else:
+        return dt.datetime.now(dt.UTC)
+    return value.replace(tzinfo=dt.UTC)
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -185,7 +185,7 @@ class DatabaseFactory:
                     connection.execute(
                         text(
                             "SELECT table_name FROM information_schema.tables "
-                            "WHERE table_schema = :schema AND table_name != 'alembic_version'"
+                            "WHERE table_schema = :schema AND table_name NOT IN ('alembic_version', 'cluster')"
                         ),
                         {"schema": name},
                     )

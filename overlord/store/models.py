@@ -225,3 +225,33 @@ class AuditEntry(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     created_date: Mapped[dt.datetime]
     payload: Mapped[LongStr]
+
+
+class Worker(Base):
+    """A live worker process (``overlord worker`` or the embedded slots of ``serve``);
+    its heartbeat is stamped from the database's clock."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    host: Mapped[str]
+    port: Mapped[int]
+    capacity: Mapped[int]
+    version: Mapped[str]
+    category: Mapped[str]
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[dt.datetime]
+    last_heartbeat_at: Mapped[dt.datetime]
+    last_completed_task_at: Mapped[dt.datetime | None]
+
+
+class Cluster(Base):
+    """The one row every server shares: the installation's stable node id (the
+    ``_tasks`` façade's node) and the row the scheduler locks to grant time-chunk
+    locks one writer at a time."""
+
+    __tablename__ = "cluster"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    node_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
