@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +185,126 @@ def serve(
             )
             sys.exit(1)
     _export_settings(settings)
-    run_http_server(settings)
+    supervisor = EmbeddedWorker(settings)
+    supervisor.start()
+    try:
+        run_http_server(settings)
+    finally:
+        supervisor.stop()
+
+
+class EmbeddedWorker:
+    """serve's one supervised child: the task slots (``--workers``) and the periodic
+    duties, whatever the HTTP concurrency. Restarted if it dies; stopped (drained)
+    when serve stops; dies with a SIGKILLed serve (PR_SET_PDEATHSIG)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "overlord",
+                "worker",
+                "--capacity",
+                str(self.settings.workers),
+                "--port",
+                str(self.settings.port),
+                "--die-with-parent",
+            ]
+        )
+
+    def start(self) -> None:
+        self.process = self._spawn()
+        self.watcher.start()
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            if self.process is not None and self.process.poll() is not None:
+                logging.getLogger(__name__).error(
+                    "embedded worker exited with %s; restarting",
+                    self.process.returncode,
+                )
+                self.process = self._spawn()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        grace = self.settings.worker_shutdown_grace + self.settings.task_shutdown_grace
+        try:
+            self.process.wait(grace.total_seconds() + 5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@main.command()
+@click.option(
+    "--capacity",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Task slots of this worker.",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=-1,
+    help="Port shown in task locations (-1 = none).",
+)
+@click.option(
+    "--duties/--no-duties",
+    default=True,
+    show_default=True,
+    help="Also run the periodic duties (lease expiry, stale pending segments).",
+)
+@click.option("--die-with-parent", is_flag=True, hidden=True)
+@database_url_option
+def worker(
+    capacity: int,
+    port: int,
+    duties: bool,
+    die_with_parent: bool,
+    database_url: str | None,
+) -> None:
+    """Run task slots against the shared store (any number, on any host)."""
+    from overlord.processes import die_with_parent as arm_parent_death
+    from overlord.worker.loop import Worker
+
+    if die_with_parent:
+        arm_parent_death()
+    settings = _settings(database_url=database_url)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    current, head = schema_status(settings)
+    if current != head:
+        click.echo(
+            f"error: the database schema is at {current or 'empty'}, not {head}; "
+            "run `overlord db upgrade` first",
+            err=True,
+        )
+        sys.exit(1)
+    runner = Worker(settings, capacity, run_duties=duties, port=port)
+    runner.install_signal_handlers()
+    runner.run()
 
 
 def run_http_server(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from overlord.wsgi import prepare_worker_forks
+
+    prepare_worker_forks()
     server = Granian(
         "overlord.wsgi:create",
         factory=True,

@@ -109,6 +109,19 @@ class Settings:
         "oldest active task.",
         "ISO-8601 period",
     )
+    task_shutdown_grace: dt.timedelta = _field(
+        dt.timedelta(seconds=5),
+        "How long a task may take to stop after a shutdown before it is killed.",
+        "ISO-8601 period",
+    )
+    worker_shutdown_grace: dt.timedelta = _field(
+        dt.timedelta(seconds=30),
+        "On SIGTERM a worker stops claiming and lets running tasks finish this long.",
+        "ISO-8601 period",
+    )
+    task_log_max_size: int = _field(
+        10 * 1024 * 1024, "Log bytes kept per task; later lines are dropped.", "bytes"
+    )
     deep_storage_dir: str = _field(
         "var/segments", "Directory of Druid's `local` deep storage.", "path"
     )

@@ -96,11 +96,14 @@ def database_now(session: Session) -> dt.datetime:
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        value = session.execute(text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")).scalar_one()
+        value = session.execute(
+            text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")
+        ).scalar_one()
     elif dialect in ("mysql", "mariadb"):
         value = session.execute(text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
     else:
         return dt.datetime.now(dt.UTC)
+    assert isinstance(value, dt.datetime)
     return value.replace(tzinfo=dt.UTC)
 
 

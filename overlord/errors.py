@@ -56,3 +56,8 @@ class LogNotFound(OverlordError):
 
 class DatabaseBusy(OverlordError):
     """The database stayed locked or deadlocked through every retry."""
+
+
+class ActionFailed(OverlordError):
+    """A task action that could not be carried out (Druid answers 500 and the peon
+    retries)."""

@@ -2,34 +2,37 @@
 
 ``create()`` is a factory the server calls once per worker process, after fork or
 spawn: settings come from the environment ``overlord serve`` prepared.
+``prepare_worker_forks()`` runs in ``overlord serve`` itself, before the server forks.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import sys
 
 from flask import Flask
 
 from overlord.app import create_app
+from overlord.processes import die_with_parent
 
-_PR_SET_PDEATHSIG = 1
+__all__ = ["create", "die_with_parent"]
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent dies, so that no HTTP or
-    task process outlives a SIGKILLed ``overlord serve``."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        return
-    if os.getppid() == 1:  # the parent is already gone
-        os.kill(os.getpid(), signal.SIGTERM)
+def _reset_in_forked_child() -> None:
+    # A forked worker inherits granian's main-process handlers for SIGTERM and
+    # SIGINT, which only flag the main process's loop. Until the worker installs
+    # its own graceful handlers, a SIGTERM (a quick stop, or the death signal of a
+    # SIGKILLed parent) would be swallowed and the worker would serve on forever,
+    # orphaned. A worker still starting has no request to drain: let it die.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    die_with_parent()
+
+
+def prepare_worker_forks() -> None:
+    """Make every process forked from here die on SIGTERM until it installs its own
+    handlers, and with its parent."""
+    os.register_at_fork(after_in_child=_reset_in_forked_child)
 
 
 def create() -> Flask:

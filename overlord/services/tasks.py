@@ -30,6 +30,7 @@ from overlord.services.views import (
 )
 from overlord.states import SHUTDOWN_BY_USER, ListState, RunnerState
 from overlord.store import audit as audit_store
+from overlord.store import execution as execution_store
 from overlord.store import reports as report_store
 from overlord.store import tasks as task_store
 from overlord.store.audit import AuditInfo
@@ -124,6 +125,7 @@ def submit_task(
             request_headers=dump_json(request_headers) if request_headers else None,
         ),
     )
+    execution_store.notify_workers(session)
     audit_store.insert_audit(
         session,
         key=datasource,
@@ -219,9 +221,7 @@ def shutdown_task(
         TaskNotFound: no such task.
     """
     require_task(session, task_id)
-    if task_store.fail_active_task(
-        session, task_id, error_msg=SHUTDOWN_BY_USER, now=now
-    ):
+    if _shut_down(session, task_id, now):
         audit_store.insert_audit(
             session,
             key=task_id,
@@ -243,13 +243,7 @@ def shutdown_all_tasks(
     task_ids = task_store.active_task_ids(session, datasource)
     if not task_ids:
         raise NoActiveTasks(datasource)
-    stopped = [
-        task_id
-        for task_id in task_ids
-        if task_store.fail_active_task(
-            session, task_id, error_msg=SHUTDOWN_BY_USER, now=now
-        )
-    ]
+    stopped = [task_id for task_id in task_ids if _shut_down(session, task_id, now)]
     audit_store.insert_audit(
         session,
         key=datasource,
@@ -259,6 +253,19 @@ def shutdown_all_tasks(
         now=now,
     )
     return stopped
+
+
+def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
+    """FAILED "Shutdown request from user", inactive, locks and allocated pending
+    segments released, workers woken: final before the caller's commit."""
+    row = task_store.get_task_summary(session, task_id)
+    if row is None or not task_store.fail_active_task(
+        session, task_id, error_msg=SHUTDOWN_BY_USER, now=now
+    ):
+        return False
+    execution_store.cleanup_after_task(session, task_id, row.datasource)
+    execution_store.notify_workers(session)
+    return True
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,12 @@ def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[An
     return rows
 
 
+def is_active(session: Session, task_id: str) -> bool:
+    return bool(
+        session.scalar(select(Task.active).where(Task.task_id == task_id)) or False
+    )
+
+
 def task_exists(session: Session, task_id: str) -> bool:
     return session.scalar(select(Task.id).where(Task.task_id == task_id)) is not None
 
@@ -231,3 +237,21 @@ def release_locks(session: Session, task_ids: Sequence[str]) -> None:
 
 def count_tasks(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Task)) or 0)
+
+
+def earliest_active_created(session: Session) -> dt.datetime | None:
+    return session.scalar(
+        select(Task.created_at)
+        .where(Task.active.is_(True))
+        .order_by(Task.created_at, Task.id)
+        .limit(1)
+    )
+
+
+def latest_complete_created(session: Session) -> dt.datetime | None:
+    return session.scalar(
+        select(Task.created_at)
+        .where(Task.active.is_(False))
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .limit(1)
+    )

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from overlord.errors import InvalidTaskSpec
-from overlord.timeutil import format_druid
+from overlord.states import TaskState
+from overlord.timeutil import Interval, format_druid
 
 JsonObject = dict[str, Any]
 
@@ -26,6 +28,68 @@ PRIORITY_DEFAULT = 0
 def random_letters(count: int = 8) -> str:
     """Druid's IdUtils random suffix: letters ``a`` to ``p``."""
     return "".join(random.choice("abcdefghijklmnop") for _ in range(count))
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a task's code returns: Druid's final TaskStatus."""
+
+    status: TaskState
+    error_msg: str | None = None
+
+
+SUCCESS = TaskResult(TaskState.SUCCESS)
+
+
+@dataclass(frozen=True)
+class LockNeed:
+    """A time-chunk lock a task must hold before it may run (Druid's isReady)."""
+
+    interval: Interval
+    lock_type: str = "EXCLUSIVE"
+
+
+class NotReady(Exception):
+    """``isReady`` threw: the task fails with Druid's readiness message."""
+
+
+class TaskContext(Protocol):
+    """What the runtime hands a task's code: its identity, a stop signal, logging,
+    reports and task actions (the same service code as ``POST /action``)."""
+
+    task_id: str
+    payload: JsonObject
+
+    def should_stop(self) -> bool: ...
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped; False when the task was asked to stop."""
+        ...
+
+    def log(self, message: str) -> None: ...
+
+    def write_report(self, report: JsonObject) -> None: ...
+
+    def action(self, action: JsonObject) -> Any: ...
+
+    def deep_storage_dir(self) -> str: ...
+
+
+def lock_type_from_context(payload: JsonObject) -> str:
+    """``taskLockType``, else ``useSharedLock``, else EXCLUSIVE (spec §5.4)."""
+    context = payload.get("context")
+    if isinstance(context, dict):
+        explicit = context.get("taskLockType")
+        if isinstance(explicit, str) and explicit.upper() in (
+            "EXCLUSIVE",
+            "SHARED",
+            "REPLACE",
+            "APPEND",
+        ):
+            return explicit.upper()
+        if context.get("useSharedLock") is True:
+            return "SHARED"
+    return "EXCLUSIVE"
 
 
 class TaskType:
@@ -56,6 +120,26 @@ class TaskType:
     def group_id(self, payload: JsonObject, task_id: str) -> str:
         value = payload.get("groupId")
         return value if isinstance(value, str) and value else task_id
+
+    def lock_needs(self, payload: JsonObject) -> list[LockNeed]:
+        """Locks to hold before running; none by default.
+
+        Raises:
+            NotReady: readiness itself failed.
+        """
+        return []
+
+    def is_ready(self, payload: JsonObject) -> bool:
+        """Readiness beyond locks (noop's ``isReadyResult``).
+
+        Raises:
+            NotReady: the task can never become ready.
+        """
+        return True
+
+    def run(self, context: TaskContext) -> TaskResult:
+        """Run the task in its own process."""
+        raise NotImplementedError(f"task type [{self.name}] cannot run yet")
 
     def priority(self, payload: JsonObject) -> int:
         """``context.priority`` when given, else the type's default."""

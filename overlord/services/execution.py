@@ -1,0 +1,166 @@
+"""Running one task in its own process: the TaskContext handed to the task type's
+code, its log and report writes, and the final compare-and-set status write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from overlord import tasktypes
+from overlord.db import Database
+from overlord.errors import ActionFailed
+from overlord.states import TaskState
+from overlord.store import execution as execution_store
+from overlord.store import reports as report_store
+from overlord.store import tasks as task_store
+from overlord.tasktypes.base import JsonObject, TaskResult
+from overlord.timeutil import format_druid, utcnow
+
+log = logging.getLogger(__name__)
+
+RUN_FAILED = "Failed to run task. See overlord logs for more details."
+LOG_FLUSH_SECONDS = 0.5
+
+
+class ExecutionContext:
+    """The TaskContext of a running task (see ``tasktypes.base.TaskContext``)."""
+
+    def __init__(
+        self,
+        database: Database,
+        task_id: str,
+        payload: JsonObject,
+        stop: threading.Event,
+        *,
+        log_limit: int,
+        deep_storage: str,
+        perform_action: Callable[[Session, JsonObject, JsonObject, dt.datetime], Any],
+    ) -> None:
+        self.database = database
+        self.task_id = task_id
+        self.payload = payload
+        self._stop = stop
+        self._buffer: list[bytes] = []
+        self._logged = 0
+        self._log_limit = log_limit
+        self._last_flush = time.monotonic()
+        self._deep_storage = deep_storage
+        self._perform_action = perform_action
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def sleep(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            self._stop.wait(min(remaining, LOG_FLUSH_SECONDS))
+            self.flush_logs(force=False)
+        return False
+
+    def log(self, message: str) -> None:
+        line = f"{format_druid(utcnow())} INFO [{self.task_id}] {message}\n".encode()
+        if self._logged + len(line) > self._log_limit:
+            return  # the per-task cap: later lines are dropped
+        self._logged += len(line)
+        self._buffer.append(line)
+        self.flush_logs(force=False)
+
+    def flush_logs(self, *, force: bool) -> None:
+        if not self._buffer:
+            return
+        if not force and time.monotonic() - self._last_flush < LOG_FLUSH_SECONDS:
+            return
+        content = b"".join(self._buffer)
+        self._buffer.clear()
+        self._last_flush = time.monotonic()
+        self.database.run(
+            lambda session: report_store.append_log(
+                session, self.task_id, content, utcnow()
+            ),
+            write=True,
+        )
+
+    def write_report(self, report: JsonObject) -> None:
+        text = json.dumps(report, separators=(",", ":"), ensure_ascii=False)
+        self.database.run(
+            lambda session: report_store.put_report(
+                session, self.task_id, text, utcnow()
+            ),
+            write=True,
+        )
+
+    def action(self, action: JsonObject) -> Any:
+        return self.database.run(
+            lambda session: self._perform_action(
+                session, self.payload, action, utcnow()
+            ),
+            write=True,
+        )
+
+    def deep_storage_dir(self) -> str:
+        return self._deep_storage
+
+
+def run_task_code(context: ExecutionContext, task_type_name: str) -> TaskResult:
+    """Run the type's code; an exception is a FAILED status with its message."""
+    task_type = tasktypes.lookup(task_type_name)
+    if task_type is None:
+        return TaskResult(TaskState.FAILED, f"Unknown task type [{task_type_name}]")
+    try:
+        return task_type.run(context)
+    except ActionFailed as error:
+        context.log(f"Task action failed: {error}")
+        return TaskResult(TaskState.FAILED, str(error))
+    except Exception as error:
+        context.log("Task failed:\n" + traceback.format_exc())
+        return TaskResult(TaskState.FAILED, f"{type(error).__name__}: {error}")
+
+
+def load_task(session: Session, task_id: str) -> tuple[str, JsonObject] | None:
+    task = task_store.get_task(session, task_id)
+    if task is None:
+        return None
+    return task.type, json.loads(task.payload)
+
+
+def finish_task(
+    session: Session,
+    *,
+    task_id: str,
+    worker_id: str,
+    result: TaskResult,
+    started: dt.datetime | None,
+    now: dt.datetime,
+) -> bool:
+    """Write the final status if the task is still active and this worker's: a
+    shutdown or the lease duty that came first wins. Then release its locks and
+    pending segments."""
+    task = task_store.get_task_summary(session, task_id)
+    if task is None:
+        return False
+    duration = int((now - started) // dt.timedelta(milliseconds=1)) if started else 0
+    finished = execution_store.finish_task(
+        session,
+        task_id=task_id,
+        worker_id=worker_id,
+        status=result.status,
+        error_msg=result.error_msg,
+        duration_ms=max(duration, 0),
+        now=now,
+    )
+    if finished:
+        execution_store.cleanup_after_task(session, task_id, task.datasource)
+        execution_store.touch_worker_completion(session, worker_id, now)
+    return finished

@@ -1,0 +1,161 @@
+"""The task queue's rules (Druid's TaskQueue manage loop and runner), as steps any
+server or worker may run, each in its own short transaction:
+
+* ``promote_waiting_tasks``: WAITING → PENDING once ``isReady`` and locks allow;
+* ``claim_task``: PENDING → RUNNING for one worker slot, with a lease;
+* ``fail_expired_leases``: RUNNING tasks of vanished workers → FAILED.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from overlord import tasktypes
+from overlord.errors import ActionFailed
+from overlord.services import lockbox
+from overlord.store import execution as execution_store
+from overlord.store import locks as lock_store
+from overlord.store import tasks as task_store
+from overlord.tasktypes.base import LockNeed, NotReady
+from overlord.timeutil import Interval, format_period
+
+log = logging.getLogger(__name__)
+
+PROMOTION_BATCH = 200
+
+
+def lost_worker_message(lease: dt.timedelta) -> str:
+    return (
+        "The worker that this task was assigned disappeared and did not report "
+        f"cleanup within timeout[{format_period(lease)}]. See overlord and "
+        "middleManager/indexer logs for more details."
+    )
+
+
+def not_ready_message(reason: str) -> str:
+    return (
+        f"Encountered error[{reason}] while waiting for task to be ready. "
+        "See Overlord logs for more details."
+    )
+
+
+def promote_waiting_tasks(session: Session, now: dt.datetime) -> int:
+    """Try to make WAITING tasks PENDING, oldest first; returns how many moved.
+
+    Holds the scheduler lock for the transaction, so lock grants are serial across
+    every process sharing the store.
+    """
+    waiting = execution_store.waiting_tasks(session, PROMOTION_BATCH)
+    if not waiting:
+        return 0
+    lock_store.lock_scheduler(session)
+    promoted = 0
+    for row in waiting:
+        task_type = tasktypes.lookup(row.type)
+        if task_type is None:  # refused at submit; only a hand-edited row gets here
+            continue
+        payload = json.loads(row.payload)
+        try:
+            ready = task_type.is_ready(payload) and _acquire_all(
+                session, row, task_type.lock_needs(payload), now
+            )
+        except (NotReady, ActionFailed) as error:
+            if execution_store.fail_task_if_active(
+                session, row.task_id, error_msg=not_ready_message(str(error)), now=now
+            ):
+                execution_store.cleanup_after_task(session, row.task_id, row.datasource)
+            continue
+        if ready and execution_store.mark_ready(session, row.task_id, now):
+            promoted += 1
+    return promoted
+
+
+def _acquire_all(
+    session: Session, row: Any, needs: list[LockNeed], now: dt.datetime
+) -> bool:
+    """Take every lock a task needs, or none: Druid releases what isReady took
+    when it is not ready."""
+    granted: list[Interval] = []
+    for need in needs:
+        lock = lockbox.try_acquire(
+            session,
+            lockbox.LockRequest(
+                task_id=row.task_id,
+                group_id=row.group_id,
+                datasource=row.datasource,
+                interval=need.interval,
+                lock_type=need.lock_type,
+                priority=row.priority,
+            ),
+            now,
+        )
+        if lock is None or lock.revoked:
+            for taken in granted:
+                lockbox.release(session, row.task_id, taken)
+            return False
+        granted.append(need.interval)
+    return True
+
+
+@dataclass(frozen=True)
+class Claim:
+    task_id: str
+
+
+def claim_task(
+    session: Session,
+    *,
+    worker_id: str,
+    host: str,
+    port: int,
+    db_now: dt.datetime,
+    lease: dt.timedelta,
+    skip_locked: bool,
+) -> Claim | None:
+    task_id = execution_store.claim_next_task(
+        session,
+        worker_id=worker_id,
+        host=host,
+        port=port,
+        now=db_now,
+        lease_until=db_now + lease,
+        skip_locked=skip_locked,
+    )
+    return None if task_id is None else Claim(task_id)
+
+
+def fail_expired_leases(
+    session: Session, *, db_now: dt.datetime, lease: dt.timedelta
+) -> list[str]:
+    """Druid's lost-worker rule: a claimed task whose lease expired is FAILED with
+    the lost-worker message; unclaimed tasks are untouched; nothing is retried."""
+    failed = []
+    message = lost_worker_message(lease)
+    for row in execution_store.expired_lease_tasks(session, db_now):
+        if execution_store.fail_task_if_active(
+            session, row.task_id, error_msg=message, now=db_now
+        ):
+            execution_store.cleanup_after_task(session, row.task_id, row.datasource)
+            failed.append(row.task_id)
+    if failed:
+        log.warning("failed %d task(s) of lost workers: %s", len(failed), failed)
+    return failed
+
+
+def give_up_tasks(
+    session: Session, task_ids: list[str], *, message: str, now: dt.datetime
+) -> None:
+    """FAILED, inactive, locks and pending segments released: for tasks a stopping
+    worker could not finish."""
+    for task_id in task_ids:
+        row = task_store.get_task_summary(session, task_id)
+        if row is not None and execution_store.fail_task_if_active(
+            session, task_id, error_msg=message, now=now
+        ):
+            execution_store.cleanup_after_task(session, task_id, row.datasource)

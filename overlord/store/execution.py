@@ -1,0 +1,289 @@
+"""SQL of the runtime: readiness, claiming, leases, finishing, workers.
+
+Every state change is a compare-and-set on ``active`` (and on the lease owner for a
+worker's own writes), so a shutdown or the lease duty that already made a task
+terminal is never overwritten. Lease times come from the database's clock
+(``db.database_now``), never from a worker's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from overlord.states import RunnerState, TaskState
+from overlord.store.models import PendingSegment, Task, TaskLock, Worker
+
+
+def waiting_tasks(session: Session, limit: int) -> list[Any]:
+    """Active WAITING tasks, oldest first (Druid's queue order)."""
+    return list(
+        session.execute(
+            select(
+                Task.task_id,
+                Task.type,
+                Task.group_id,
+                Task.datasource,
+                Task.priority,
+                Task.payload,
+            )
+            .where(Task.active.is_(True), Task.runner_status == RunnerState.WAITING)
+            .order_by(Task.created_at, Task.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_ready(session: Session, task_id: str, now: dt.datetime) -> bool:
+    result = session.execute(
+        update(Task)
+        .where(
+            Task.task_id == task_id,
+            Task.active.is_(True),
+            Task.runner_status == RunnerState.WAITING,
+        )
+        .values(runner_status=RunnerState.PENDING, queue_inserted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_next_task(
+    session: Session,
+    *,
+    worker_id: str,
+    host: str,
+    port: int,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+    skip_locked: bool,
+) -> str | None:
+    """Claim the highest-priority, oldest PENDING task for ``worker_id``.
+
+    ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass each other on
+    PostgreSQL and MariaDB ≥ 10.6; the compare-and-set UPDATE is what guarantees,
+    on every backend (SQLite included), that a task is claimed once.
+    """
+    candidates = (
+        select(Task.id, Task.task_id)
+        .where(Task.active.is_(True), Task.runner_status == RunnerState.PENDING)
+        .order_by(Task.priority.desc(), Task.created_at, Task.id)
+        .limit(1)
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    row = session.execute(candidates).one_or_none()
+    if row is None:
+        return None
+    result = session.execute(
+        update(Task)
+        .where(
+            Task.id == row.id,
+            Task.active.is_(True),
+            Task.runner_status == RunnerState.PENDING,
+        )
+        .values(
+            runner_status=RunnerState.RUNNING,
+            worker_id=worker_id,
+            lease_expires_at=lease_until,
+            started_at=now,
+            location_host=host,
+            location_port=port,
+            location_tls_port=-1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return str(row.task_id) if result.rowcount else None  # type: ignore[attr-defined]
+
+
+def renew_leases(
+    session: Session, worker_id: str, task_ids: Sequence[str], lease_until: dt.datetime
+) -> None:
+    if not task_ids:
+        return
+    session.execute(
+        update(Task)
+        .where(
+            Task.task_id.in_(list(task_ids)),
+            Task.worker_id == worker_id,
+            Task.active.is_(True),
+        )
+        .values(lease_expires_at=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def stopped_task_ids(
+    session: Session, worker_id: str, task_ids: Sequence[str]
+) -> set[str]:
+    """Which of this worker's running tasks are no longer its own and active
+    (shut down, or failed by the lease duty)."""
+    if not task_ids:
+        return set()
+    still_running = set(
+        session.scalars(
+            select(Task.task_id).where(
+                Task.task_id.in_(list(task_ids)),
+                Task.worker_id == worker_id,
+                Task.active.is_(True),
+            )
+        )
+    )
+    return set(task_ids) - still_running
+
+
+def finish_task(
+    session: Session,
+    *,
+    task_id: str,
+    worker_id: str,
+    status: TaskState,
+    error_msg: str | None,
+    duration_ms: int,
+    now: dt.datetime,
+) -> bool:
+    """The worker's final write: only while the task is still active and its own."""
+    result = session.execute(
+        update(Task)
+        .where(
+            Task.task_id == task_id,
+            Task.worker_id == worker_id,
+            Task.active.is_(True),
+        )
+        .values(
+            status=status,
+            runner_status=RunnerState.NONE,
+            active=False,
+            error_msg=error_msg,
+            duration_ms=duration_ms,
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def fail_task_if_active(
+    session: Session, task_id: str, *, error_msg: str, now: dt.datetime
+) -> bool:
+    result = session.execute(
+        update(Task)
+        .where(Task.task_id == task_id, Task.active.is_(True))
+        .values(
+            status=TaskState.FAILED,
+            runner_status=RunnerState.NONE,
+            active=False,
+            error_msg=error_msg,
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[Any]:
+    """Claimed tasks whose lease ran out (their worker is gone or cut off)."""
+    return list(
+        session.execute(
+            select(Task.task_id, Task.datasource, Task.group_id).where(
+                Task.active.is_(True),
+                Task.runner_status == RunnerState.RUNNING,
+                Task.lease_expires_at < db_now,
+            )
+        )
+    )
+
+
+def cleanup_after_task(session: Session, task_id: str, datasource: str) -> int:
+    """Release a finished task's locks and delete the pending segments it allocated
+    (Druid ≥ 30 deletes by ``task_allocator_id`` when the task leaves the lockbox)."""
+    session.execute(
+        delete(TaskLock)
+        .where(TaskLock.task_id == task_id)
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(
+        delete(PendingSegment)
+        .where(
+            PendingSegment.dataSource == datasource,
+            PendingSegment.task_allocator_id == task_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- workers ------------------------------------------------------------------
+
+
+def register_worker(session: Session, worker: Worker) -> None:
+    session.merge(worker)
+    session.flush()
+
+
+def heartbeat_worker(session: Session, worker_id: str, db_now: dt.datetime) -> bool:
+    result = session.execute(
+        update(Worker)
+        .where(Worker.id == worker_id)
+        .values(last_heartbeat_at=db_now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def touch_worker_completion(session: Session, worker_id: str, now: dt.datetime) -> None:
+    session.execute(
+        update(Worker)
+        .where(Worker.id == worker_id)
+        .values(last_completed_task_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def remove_worker(session: Session, worker_id: str) -> None:
+    session.execute(
+        delete(Worker)
+        .where(Worker.id == worker_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def remove_silent_workers(session: Session, before: dt.datetime) -> int:
+    result = session.execute(
+        delete(Worker)
+        .where(Worker.last_heartbeat_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def list_workers(session: Session) -> list[Worker]:
+    return list(session.scalars(select(Worker).order_by(Worker.started_at, Worker.id)))
+
+
+def running_tasks_by_worker(session: Session) -> dict[str, list[Any]]:
+    rows = session.execute(
+        select(Task.worker_id, Task.task_id, Task.type)
+        .where(Task.active.is_(True), Task.runner_status == RunnerState.RUNNING)
+        .order_by(Task.started_at, Task.id)
+    )
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row.worker_id, []).append(row)
+    return grouped
+
+
+NOTIFY_CHANNEL = "overlord_tasks"
+
+
+def notify_workers(session: Session) -> None:
+    """Wake workers on PostgreSQL (LISTEN/NOTIFY, delivered at commit); elsewhere
+    workers poll."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))

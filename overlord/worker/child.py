@@ -1,0 +1,73 @@
+"""Entry point of a task's own process (started by the worker through a forkserver).
+
+SIGTERM sets the task's stop signal (``TaskContext.should_stop()``); the worker
+kills the process if it ignores it. The final status write is the child's own
+compare-and-set; the worker writes FAILED only if the child died without one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import sys
+import threading
+
+from overlord.config import Settings
+from overlord.db import Database
+from overlord.processes import die_with_parent
+from overlord.services import actions
+from overlord.services.execution import (
+    ExecutionContext,
+    finish_task,
+    load_task,
+    run_task_code,
+)
+from overlord.timeutil import utcnow
+
+# Exit codes the worker reads.
+EXIT_FINISHED = 0
+EXIT_TASK_GONE = 3
+
+
+def run_child(
+    settings: Settings, task_id: str, worker_id: str, started: dt.datetime
+) -> None:
+    """Run one task to its end, then exit the process."""
+    die_with_parent(signal.SIGKILL)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=settings.log_level)
+    database = Database(settings)
+    try:
+        loaded = database.run(lambda session: load_task(session, task_id))
+        if loaded is None:
+            sys.exit(EXIT_TASK_GONE)
+        type_name, payload = loaded
+        context = ExecutionContext(
+            database,
+            task_id,
+            payload,
+            stop,
+            log_limit=settings.task_log_max_size,
+            deep_storage=settings.deep_storage_dir,
+            perform_action=actions.perform_action,
+        )
+        result = run_task_code(context, type_name)
+        context.log(f"Task finished with status[{result.status.value}]")
+        context.flush_logs(force=True)
+        database.run(
+            lambda session: finish_task(
+                session,
+                task_id=task_id,
+                worker_id=worker_id,
+                result=result,
+                started=started,
+                now=utcnow(),
+            ),
+            write=True,
+        )
+    finally:
+        database.dispose()
+    sys.exit(EXIT_FINISHED)

@@ -1,0 +1,377 @@
+"""A worker: N task slots fed by claims on the shared store.
+
+Loop: wait for work (LISTEN/NOTIFY on PostgreSQL, a short poll elsewhere) → promote
+ready tasks → claim into free slots → start each task in its own process → renew
+leases and watch for shutdowns → reap finished processes. Every step is its own
+short transaction; none is open while a task runs. A database outage makes the
+loop back off and retry; it never fails tasks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from overlord import __version__
+from overlord.config import Settings
+from overlord.db import Database, database_now
+from overlord.errors import DatabaseBusy
+from overlord.services import duties, scheduler
+from overlord.services.execution import RUN_FAILED, finish_task
+from overlord.states import TaskState
+from overlord.store import execution as execution_store
+from overlord.store.models import Worker as WorkerRow
+from overlord.tasktypes.base import TaskResult
+from overlord.timeutil import utcnow
+from overlord.worker.child import run_child
+
+log = logging.getLogger(__name__)
+
+WORKER_STOPPED = (
+    "The worker running this task was stopped before the task finished. "
+    "See overlord and worker logs for more details."
+)
+SHUTDOWN_POLL_SECONDS = 0.25
+
+
+@dataclass
+class Slot:
+    task_id: str
+    process: Any
+    started: Any
+    stop_sent_at: float | None = None
+
+
+@dataclass
+class Timers:
+    last: dict[str, float] = field(default_factory=dict)
+
+    def due(self, name: str, every: float) -> bool:
+        now = time.monotonic()
+        if now - self.last.get(name, 0.0) >= every:
+            self.last[name] = now
+            return True
+        return False
+
+
+class Worker:
+    """One worker process with ``capacity`` task slots (0: duties only)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        capacity: int,
+        *,
+        run_duties: bool = True,
+        port: int = -1,
+    ) -> None:
+        self.settings = settings
+        self.capacity = capacity
+        self.run_duties = run_duties
+        self.database = Database(settings)
+        self.host = socket.gethostname()
+        self.port = port
+        self.worker_id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.slots: dict[str, Slot] = {}
+        self.draining = threading.Event()
+        self.stopped = threading.Event()
+        self.timers = Timers()
+        self.backoff = 0.0
+        self._listener: Any = None
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["overlord.worker.child"])
+
+    # -- lifecycle ------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.draining.set())
+        signal.signal(signal.SIGINT, lambda *_: self.draining.set())
+
+    def run(self) -> None:
+        log.info("worker %s starting with %d slot(s)", self.worker_id, self.capacity)
+        self._with_retry(self._register)
+        drain_started: float | None = None
+        try:
+            while True:
+                if self.draining.is_set():
+                    if drain_started is None:
+                        drain_started = time.monotonic()
+                        log.info(
+                            "worker %s draining %d task(s)",
+                            self.worker_id,
+                            len(self.slots),
+                        )
+                    if not self.slots:
+                        break
+                    if (
+                        time.monotonic() - drain_started
+                        > self.settings.worker_shutdown_grace.total_seconds()
+                    ):
+                        self._give_up_tasks()
+                        break
+                self._step()
+                self._wait()
+        finally:
+            self._close()
+
+    def _step(self) -> None:
+        try:
+            self._reap()
+            if not self.draining.is_set() and len(self.slots) < self.capacity:
+                self._schedule_and_claim()
+            elif self.run_duties and self.timers.due("promote", 1.0):
+                self.database.run(
+                    lambda session: scheduler.promote_waiting_tasks(session, utcnow()),
+                    write=True,
+                )
+            if self.timers.due("lease", self.settings.task_lease.total_seconds() / 3):
+                self.database.run(self._renew, write=True)
+            if self.slots and self.timers.due("shutdowns", SHUTDOWN_POLL_SECONDS):
+                self._watch_shutdowns()
+            self._enforce_kill_deadlines()
+            if self.run_duties:
+                self._duties()
+            self.backoff = 0.0
+        except (DBAPIError, DatabaseBusy) as error:
+            self.backoff = min(max(self.backoff * 2, 0.5), 5.0)
+            log.warning(
+                "database unavailable (%s); retrying in %.1fs", error, self.backoff
+            )
+            time.sleep(self.backoff)
+
+    # -- work -----------------------------------------------------------------
+    def _register(self) -> None:
+        def register(session: Any) -> None:
+            now = database_now(session)
+            execution_store.register_worker(
+                session,
+                WorkerRow(
+                    id=self.worker_id,
+                    host=self.host,
+                    port=self.port,
+                    capacity=self.capacity,
+                    version=__version__,
+                    category="_default_worker_category",
+                    enabled=True,
+                    started_at=now,
+                    last_heartbeat_at=now,
+                    last_completed_task_at=None,
+                ),
+            )
+
+        self.database.run(register, write=True)
+
+    def _schedule_and_claim(self) -> None:
+        self.database.run(
+            lambda session: scheduler.promote_waiting_tasks(session, utcnow()),
+            write=True,
+        )
+        skip_locked = self.database.supports_skip_locked()
+        while len(self.slots) < self.capacity:
+
+            def claim(session: Any) -> tuple[Any, Any]:
+                db_now = database_now(session)
+                found = scheduler.claim_task(
+                    session,
+                    worker_id=self.worker_id,
+                    host=self.host,
+                    port=self.port,
+                    db_now=db_now,
+                    lease=self.settings.task_lease,
+                    skip_locked=skip_locked,
+                )
+                return found, db_now
+
+            found, started = self.database.run(claim, write=True)
+            if found is None:
+                return
+            self._start(found.task_id, started)
+
+    def _start(self, task_id: str, started: Any) -> None:
+        process = self._context.Process(
+            target=run_child,
+            args=(self.settings, task_id, self.worker_id, started),
+            name=f"overlord-task-{task_id}",
+        )
+        process.start()
+        self.slots[task_id] = Slot(task_id, process, started)
+        log.info("task %s started in process %s", task_id, process.pid)
+
+    def _renew(self, session: Any) -> None:
+        db_now = database_now(session)
+        execution_store.renew_leases(
+            session, self.worker_id, list(self.slots), db_now + self.settings.task_lease
+        )
+        if not execution_store.heartbeat_worker(session, self.worker_id, db_now):
+            self._register()
+
+    def _watch_shutdowns(self) -> None:
+        stopped = self.database.run(
+            lambda session: execution_store.stopped_task_ids(
+                session, self.worker_id, list(self.slots)
+            )
+        )
+        for task_id in stopped:
+            self._signal_stop(task_id)
+
+    def _signal_stop(self, task_id: str) -> None:
+        slot = self.slots.get(task_id)
+        if slot is None or slot.stop_sent_at is not None:
+            return
+        slot.stop_sent_at = time.monotonic()
+        log.info("task %s is no longer active: stopping its process", task_id)
+        with contextlib.suppress(ProcessLookupError, AttributeError):
+            slot.process.terminate()
+
+    def _enforce_kill_deadlines(self) -> None:
+        grace = self.settings.task_shutdown_grace.total_seconds()
+        for slot in self.slots.values():
+            if (
+                slot.stop_sent_at is not None
+                and time.monotonic() - slot.stop_sent_at > grace
+            ) and slot.process.is_alive():
+                log.warning("task %s ignored its stop signal: killing it", slot.task_id)
+                slot.process.kill()
+
+    def _reap(self) -> None:
+        for task_id, slot in list(self.slots.items()):
+            if slot.process.is_alive():
+                continue
+            slot.process.join(0)
+            code = slot.process.exitcode
+            del self.slots[task_id]
+            if code != 0:
+                # The process died without its own final write (crash, kill): the
+                # compare-and-set keeps a status a shutdown already wrote.
+                log.warning("task %s process exited with %s", task_id, code)
+                self._fail_dead_task(task_id, slot.started)
+
+    def _fail_dead_task(self, task_id: str, started: Any) -> None:
+        def fail(session: Any) -> bool:
+            return finish_task(
+                session,
+                task_id=task_id,
+                worker_id=self.worker_id,
+                result=TaskResult(TaskState.FAILED, RUN_FAILED),
+                started=started,
+                now=utcnow(),
+            )
+
+        self.database.run(fail, write=True)
+
+    def _give_up_tasks(self) -> None:
+        for slot in self.slots.values():
+            with contextlib.suppress(ProcessLookupError):
+                slot.process.terminate()
+        deadline = time.monotonic() + self.settings.task_shutdown_grace.total_seconds()
+        for slot in self.slots.values():
+            slot.process.join(max(0.0, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(5)
+        task_ids = list(self.slots)
+        self.database.run(
+            lambda session: scheduler.give_up_tasks(
+                session, task_ids, message=WORKER_STOPPED, now=utcnow()
+            ),
+            write=True,
+        )
+        self.slots.clear()
+
+    def _duties(self) -> None:
+        if self.timers.due("leases", 1.0):
+            self.database.run(
+                lambda session: scheduler.fail_expired_leases(
+                    session,
+                    db_now=database_now(session),
+                    lease=self.settings.task_lease,
+                ),
+                write=True,
+            )
+        period = self.settings.pending_segments_cleanup_period.total_seconds()
+        if period > 0 and self.timers.due("pending_segments", period):
+            self.database.run(
+                lambda session: duties.kill_stale_pending_segments(
+                    session,
+                    now=utcnow(),
+                    buffer=self.settings.pending_segments_cleanup_buffer,
+                ),
+                write=True,
+            )
+        if self.timers.due("workers", self.settings.task_lease.total_seconds()):
+            self.database.run(
+                lambda session: execution_store.remove_silent_workers(
+                    session, database_now(session) - 2 * self.settings.task_lease
+                ),
+                write=True,
+            )
+
+    # -- waiting --------------------------------------------------------------
+    def _wait(self) -> None:
+        timeout = self.settings.poll_interval.total_seconds()
+        if self.database.dialect != "postgresql":
+            self.draining.wait(timeout)
+            return
+        try:
+            if self._listener is None:
+                self._listener = self._listen()
+            ready, _, _ = select.select([self._listener.fileno()], [], [], timeout)
+            if ready:
+                for _ in self._listener.notifies(timeout=0):
+                    pass
+        except Exception as error:
+            log.warning("LISTEN connection lost (%s); polling", error)
+            self._close_listener()
+            self.draining.wait(timeout)
+
+    def _listen(self) -> Any:
+        import psycopg
+
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        connection = psycopg.connect(
+            url.render_as_string(hide_password=False), autocommit=True
+        )
+        connection.execute(f"LISTEN {execution_store.NOTIFY_CHANNEL}")
+        return connection
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener.close()
+            self._listener = None
+
+    def _with_retry(self, step: Any) -> None:
+        delay = 0.5
+        while not self.draining.is_set():
+            try:
+                step()
+                return
+            except (DBAPIError, DatabaseBusy) as error:
+                log.warning(
+                    "database unavailable (%s); retrying in %.1fs", error, delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _close(self) -> None:
+        self._close_listener()
+        with contextlib.suppress(DBAPIError, DatabaseBusy):
+            self.database.run(
+                lambda session: execution_store.remove_worker(session, self.worker_id),
+                write=True,
+            )
+        self.database.dispose()
+        self.stopped.set()
+        log.info("worker %s stopped", self.worker_id)
