@@ -61,6 +61,19 @@ def _alembic_config(settings: Settings) -> Any:
 
 def schema_status(settings: Settings) -> tuple[str | None, str]:
     """(current revision, head revision) of the store."""
+    # Reading the revision is a probe, not a migration: keep Alembic's INFO lines
+    # (plugin set-up on import, "Context impl …") out of serve's and worker's logs,
+    # so that a refusal to start is one line on stderr.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        return _read_schema_status(settings)
+    finally:
+        alembic_log.setLevel(level)
+
+
+def _read_schema_status(settings: Settings) -> tuple[str | None, str]:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 

@@ -6,12 +6,13 @@ parameters are ignored everywhere here, as Druid ignores them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from overlord.api.errors import TextInvalidInput
 from overlord.api.parsing import NO_BODY, read_json_body
@@ -30,9 +31,11 @@ from overlord.schemas.druid import (
     task_status_plus_schema,
     task_status_schema,
 )
+from overlord.services import actions as action_service
 from overlord.services import locks as lock_service
 from overlord.services import segments as segment_service
 from overlord.services import tasks as task_service
+from overlord.services import workers as worker_service
 from overlord.services.locks import LockFilterPolicy
 from overlord.states import ListState
 from overlord.timeutil import InvalidTime, parse_interval, utcnow
@@ -57,6 +60,10 @@ def submit_task() -> Response:
 
 @bp.get("/task/<path:task_id>")
 def get_task(task_id: str) -> Response:
+    if task_id.endswith("/shutdown"):
+        # The path converter hands GET /task/{id}/shutdown to this view; Jersey's
+        # {taskid} stops at the slash and answers a wrong method with 405.
+        raise MethodNotAllowed(valid_methods=["POST", "OPTIONS"])
     payload = database().run(
         lambda session: task_service.get_task_payload(session, task_id)
     )
@@ -227,6 +234,56 @@ def delete_pending_segments(datasource: str) -> Response:
         write=True,
     )
     return json_response({"numDeleted": deleted})
+
+
+@bp.post("/action")
+def post_action() -> Response:
+    """Task actions (spec §1.15): peons retry on 5xx, so every action is idempotent."""
+    document = read_json_body(request)
+    if not isinstance(document, dict):
+        raise InvalidInput("Task action body must be a JSON object")
+    task, action = document.get("task"), document.get("action")
+    if task is None:
+        raise InvalidInput("'task' must not be null")
+    if action is None:
+        raise InvalidInput("'action' must not be null")
+    if not isinstance(task, dict) or not isinstance(action, dict):
+        raise InvalidInput("'task' and 'action' must be JSON objects")
+    db = database()
+    wait_ms = action.get("timeoutMs") if action.get("type") == "lockAcquire" else None
+    deadline = time.monotonic() + _lock_wait_seconds(wait_ms)
+    while True:
+        result = db.run(
+            lambda session: action_service.perform_action(
+                session, task, action, utcnow()
+            ),
+            write=True,
+        )
+        # lockAcquire keeps the request open until granted or timed out, polling in
+        # short transactions (none is held while waiting).
+        if result is not None or wait_ms is None or time.monotonic() >= deadline:
+            return json_response({"result": result})
+        time.sleep(LOCK_WAIT_POLL_SECONDS)
+
+
+LOCK_WAIT_POLL_SECONDS = 0.1
+# timeoutMs 0 means "no limit" in Druid; we stop at its default task lock timeout.
+MAX_LOCK_WAIT_SECONDS = 300.0
+
+
+def _lock_wait_seconds(timeout_ms: Any) -> float:
+    if (
+        not isinstance(timeout_ms, int)
+        or isinstance(timeout_ms, bool)
+        or timeout_ms <= 0
+    ):
+        return MAX_LOCK_WAIT_SECONDS
+    return min(timeout_ms / 1000, MAX_LOCK_WAIT_SECONDS)
+
+
+@bp.get("/workers")
+def get_workers() -> Response:
+    return json_response(database().run(worker_service.list_workers))
 
 
 @bp.get("/leader")

@@ -17,6 +17,7 @@ from overlord.api.responses import (
     text_response,
 )
 from overlord.errors import (
+    ActionFailed,
     DatabaseBusy,
     InvalidInput,
     InvalidTaskId,
@@ -62,6 +63,9 @@ def render_overlord_error(error: OverlordError) -> Response:
         return empty_response(404)
     if isinstance(error, ReportNotFound | LogNotFound):
         return text_response(error.message, 404)
+    if isinstance(error, ActionFailed):
+        # The one 500 on purpose: Druid's peons retry task actions on it.
+        return error_response(error.message, 500)
     if isinstance(error, DatabaseBusy):
         response = error_response(error.message, 503)
         response.headers["Retry-After"] = "1"

@@ -32,7 +32,10 @@ def text_response(text: str, status: int) -> Response:
 
 
 def empty_response(status: int) -> Response:
-    return Response(b"", status=status)
+    """No entity, so no Content-Type, as Jersey's ``Response.status(n).build()``."""
+    response = Response(b"", status=status)
+    del response.headers["Content-Type"]
+    return response
 
 
 def error_response(message: str, status: int) -> Response:

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 from overlord import tasktypes
 from overlord.errors import (
     InvalidInput,
+    InvalidTaskId,
     InvalidTaskSpec,
     LogNotFound,
     NoActiveTasks,
     ReportNotFound,
     TaskNotFound,
 )
-from overlord.services.ids import validate_id
+from overlord.services.ids import MAX_ID_LENGTH, validate_id
 from overlord.services.masking import mask_passwords
 from overlord.services.views import (
     TaskStatus,
@@ -74,7 +75,8 @@ def submit_task(
 
     Raises:
         InvalidTaskSpec: not an object, missing or unknown type, bad fields.
-        InvalidTaskId: an explicit id Druid refuses.
+        InvalidTaskId: an explicit id Druid refuses; a dataSource, groupId or
+            supervisorTaskId longer than its column.
         TaskAlreadyExists: the id is taken.
     """
     if not isinstance(document, dict):
@@ -110,6 +112,11 @@ def submit_task(
     datasource = task_type.datasource(document)
     group_id = task_type.group_id(document, task_id)
     parent = document.get("supervisorTaskId")
+    _check_column_lengths(
+        dataSource=datasource,
+        groupId=group_id,
+        supervisorTaskId=parent if isinstance(parent, str) else None,
+    )
     payload = dump_json(document)
     surrogate_id = task_store.insert_task(
         session,
@@ -135,6 +142,21 @@ def submit_task(
         now=now,
     )
     return Submission(task_id=task_id, surrogate_id=surrogate_id)
+
+
+def _check_column_lengths(**values: str | None) -> None:
+    """Refuse values longer than their id columns: PostgreSQL and MariaDB would fail
+    the insert (a 500) where SQLite stores them, so every backend answers 400.
+
+    Raises:
+        InvalidTaskId: a value is longer than ``MAX_ID_LENGTH``.
+    """
+    for field, value in values.items():
+        if value is not None and len(value) > MAX_ID_LENGTH:
+            raise InvalidTaskId(
+                f"Invalid value for field [{field}]: Value [{value}] is longer than "
+                f"{MAX_ID_LENGTH} characters."
+            )
 
 
 def _with_id(document: dict[str, Any], task_id: str) -> dict[str, Any]:

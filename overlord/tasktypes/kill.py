@@ -4,9 +4,20 @@ KillUnusedSegmentsTask)."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 from overlord.errors import InvalidTaskSpec
-from overlord.tasktypes.base import JsonObject, TaskType, random_letters
+from overlord.states import TaskState
+from overlord.tasktypes.base import (
+    JsonObject,
+    LockNeed,
+    TaskContext,
+    TaskResult,
+    TaskType,
+    lock_type_from_context,
+    random_letters,
+)
 from overlord.timeutil import Interval, InvalidTime, format_druid, parse_interval
 
 
@@ -44,3 +55,77 @@ class KillTaskType(TaskType):
                 format_druid(now),
             ]
         )
+
+    def lock_needs(self, payload: JsonObject) -> list[LockNeed]:
+        return [LockNeed(self.interval(payload), lock_type_from_context(payload))]
+
+    def run(self, context: TaskContext) -> TaskResult:
+        """Delete the unused segments of the interval: files, then rows, in batches."""
+        payload = context.payload
+        datasource = self.datasource(payload)
+        interval = self.interval(payload)
+        batch_size = payload.get("batchSize") or DEFAULT_BATCH_SIZE
+        limit = payload.get("limit")
+        killed = batches = 0
+        while not context.should_stop():
+            wanted = batch_size if limit is None else min(batch_size, limit - killed)
+            if wanted <= 0:
+                break
+            segments = context.action(
+                {
+                    "type": "segmentListUnused",
+                    "dataSource": datasource,
+                    "interval": str(interval),
+                    "limit": wanted,
+                }
+            )
+            if not segments:
+                break
+            for segment in segments:
+                _delete_from_deep_storage(context, segment)
+            context.action({"type": "segmentNuke", "segments": segments})
+            killed += len(segments)
+            batches += 1
+            context.log(f"Killed [{len(segments)}] unused segments of [{datasource}]")
+        context.write_report(
+            {
+                "killUnusedSegments": {
+                    "type": "killUnusedSegments",
+                    "taskId": context.task_id,
+                    "payload": {
+                        "numSegmentsKilled": killed,
+                        "numBatchesProcessed": batches,
+                        "numSegmentsMarkedAsUnused": 0,
+                    },
+                }
+            }
+        )
+        if context.should_stop():
+            return TaskResult(TaskState.FAILED, "Task was asked to stop")
+        return TaskResult(TaskState.SUCCESS)
+
+
+DEFAULT_BATCH_SIZE = 100
+
+
+def _delete_from_deep_storage(context: TaskContext, segment: JsonObject) -> None:
+    """Druid's ``local`` loadSpec: remove the segment's file and its empty parents
+    inside the deep storage directory; other loadSpec types are left alone."""
+    load_spec = segment.get("loadSpec")
+    if not isinstance(load_spec, dict) or load_spec.get("type") != "local":
+        return
+    path = Path(str(load_spec.get("path", "")))
+    root = Path(context.deep_storage_dir()).resolve()
+    target = path if path.is_absolute() else root / path
+    target = target.resolve()
+    if root not in target.parents:
+        context.log(f"Not deleting [{target}]: outside deep storage [{root}]")
+        return
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        target.unlink(missing_ok=True)
+    parent = target.parent
+    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent

@@ -1,0 +1,106 @@
+"""Real worker processes against the test's database."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+BASE = "/druid/indexer/v1"
+FAST = {
+    "OVERLORD_POLL_INTERVAL": "PT0.05S",
+    "OVERLORD_TASK_SHUTDOWN_GRACE": "PT1S",
+    "OVERLORD_WORKER_SHUTDOWN_GRACE": "PT2S",
+}
+
+
+class Processes:
+    """Starts ``overlord worker`` / ``overlord serve`` processes; kills them all at
+    the end of the test (each in its own process group, children included)."""
+
+    def __init__(self, database_url: str, tmp_path: Path) -> None:
+        self.database_url = database_url
+        self.tmp_path = tmp_path
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OVERLORD_")}
+        env.update(FAST)
+        env["OVERLORD_DATABASE_URL"] = self.database_url
+        env["OVERLORD_DEEP_STORAGE_DIR"] = str(self.tmp_path / "segments")
+        env.update(extra)
+        return env
+
+    def worker(
+        self, capacity: int = 2, *args: str, **env: str
+    ) -> subprocess.Popen[bytes]:
+        log = open(self.tmp_path / f"worker-{len(self.started)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "overlord",
+                "worker",
+                "--capacity",
+                str(capacity),
+                *args,
+            ],
+            env=self.env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.started.append(process)
+        return process
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+@pytest.fixture
+def processes(database_url: str, tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(database_url, tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.kill_all()
+
+
+def submit(client: FlaskClient, spec: dict[str, Any]) -> str:
+    response = client.post(f"{BASE}/task", json=spec)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return str(response.json["task"])
+
+
+def status(client: FlaskClient, task_id: str) -> dict[str, Any]:
+    body = client.get(f"{BASE}/task/{task_id}/status").json
+    assert body is not None
+    return dict(body["status"])
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, *, interval: float = 0.05
+) -> Any:
+    """Poll until ``predicate`` returns a truthy value; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
