@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from overlord import tasktypes
 from overlord.errors import ActionFailed, InvalidInput
-from overlord.services import lockbox
+from overlord.services import allocation, lockbox
 from overlord.services.locks import lock_json
 from overlord.store import locks as lock_store
 from overlord.store import segments as segment_store
@@ -201,7 +201,14 @@ def _segment_insert(
     return {"segments": segments, "success": True}
 
 
+def _segment_allocate(
+    session: Session, identity: Any, action: JsonObject, now: dt.datetime
+) -> Json:
+    return allocation.allocate(session, identity, action, now)
+
+
 _HANDLERS: dict[str, Any] = {
+    "segmentAllocate": _segment_allocate,
     "lockTryAcquire": _lock_try_acquire,
     "lockAcquire": _lock_try_acquire,
     "lockRelease": _lock_release,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from overlord.store.models import PendingSegment, Segment
@@ -102,4 +103,86 @@ def insert_segment_if_absent(
         )
     )
     session.flush()
+    return True
+
+
+def used_segments_overlapping(
+    session: Session, datasource: str, interval: Interval
+) -> list[Segment]:
+    return list(
+        session.scalars(
+            select(Segment)
+            .where(
+                Segment.dataSource == datasource,
+                Segment.used.is_(True),
+                Segment.start < interval.end,
+                Segment.end > interval.start,
+            )
+            .order_by(Segment.start, Segment.id)
+        )
+    )
+
+
+def pending_for_sequence(
+    session: Session, datasource: str, sequence_name: str, previous_id: str | None
+) -> list[PendingSegment]:
+    """Pending rows of one sequence (and previous id, unless lineage is skipped)."""
+    statement = select(PendingSegment).where(
+        PendingSegment.dataSource == datasource,
+        PendingSegment.sequence_name == sequence_name,
+    )
+    if previous_id is not None:
+        statement = statement.where(PendingSegment.sequence_prev_id == previous_id)
+    return list(session.scalars(statement.order_by(PendingSegment.created_date)))
+
+
+def pending_overlapping(
+    session: Session, datasource: str, interval: Interval
+) -> list[PendingSegment]:
+    return list(
+        session.scalars(
+            select(PendingSegment).where(
+                PendingSegment.dataSource == datasource,
+                PendingSegment.start < interval.end,
+                PendingSegment.end > interval.start,
+            )
+        )
+    )
+
+
+def insert_pending_segment(
+    session: Session,
+    *,
+    segment_id: str,
+    datasource: str,
+    interval: Interval,
+    sequence_name: str,
+    sequence_prev_id: str,
+    sha1: str,
+    payload: str,
+    task_allocator_id: str,
+    now: dt.datetime,
+) -> bool:
+    """Insert a pending segment; False when its id or sha1 key already exists (a
+    concurrent duplicate: the caller's retry finds it)."""
+    try:
+        with session.begin_nested():
+            session.add(
+                PendingSegment(
+                    id=segment_id,
+                    dataSource=datasource,
+                    created_date=now,
+                    start=interval.start,
+                    end=interval.end,
+                    sequence_name=sequence_name,
+                    sequence_prev_id=sequence_prev_id,
+                    sequence_name_prev_id_sha1=sha1,
+                    upgraded_from_segment_id=None,
+                    task_allocator_id=task_allocator_id,
+                    payload=payload,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        return False
     return True

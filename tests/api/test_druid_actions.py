@@ -1,0 +1,326 @@
+"""POST /druid/indexer/v1/action: lock, allocation and segment actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from overlord.db import Database
+from overlord.store.models import PendingSegment, TaskLock
+from tests.factories import make_complete_task, make_task
+
+ACTION = "/druid/indexer/v1/action"
+DAY = "2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z"
+
+
+def task_json(
+    task_id: str, *, priority: int | None = None, group: str | None = None
+) -> dict[str, Any]:
+    document: dict[str, Any] = {"type": "noop", "id": task_id, "dataSource": "wiki"}
+    if group is not None:
+        document["groupId"] = group
+    if priority is not None:
+        document["context"] = {"priority": priority}
+    return document
+
+
+def act(client: FlaskClient, task: dict[str, Any], action: dict[str, Any]) -> Any:
+    return client.post(ACTION, json={"task": task, "action": action})
+
+
+@pytest.fixture
+def active_tasks(db: Database) -> None:
+    with db.transaction() as session:
+        for task_id in ("low", "high", "other"):
+            make_task(session, task_id=task_id)
+        make_complete_task(session, task_id="finished")
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_lock_try_acquire_grants_a_time_chunk_lock(client: FlaskClient) -> None:
+    response = act(
+        client,
+        task_json("low"),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+
+    assert response.status_code == 200
+    lock = response.json["result"]
+    assert list(lock) == [
+        "granularity",
+        "type",
+        "groupId",
+        "dataSource",
+        "interval",
+        "version",
+        "priority",
+        "revoked",
+    ]
+    assert {k: v for k, v in lock.items() if k != "version"} == {
+        "granularity": "timeChunk",
+        "type": "EXCLUSIVE",
+        "groupId": "low",
+        "dataSource": "wiki",
+        "interval": DAY,
+        "priority": 50,
+        "revoked": False,
+    }
+    listed = act(client, task_json("low"), {"type": "lockList"}).json
+    assert listed == {"result": [lock]}
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_lock_conflict_with_equal_priority_is_not_granted(client: FlaskClient) -> None:
+    act(
+        client,
+        task_json("low"),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+
+    response = act(
+        client,
+        task_json("other"),
+        {"type": "lockTryAcquire", "interval": "2024-01-01T12/2024-01-03"},
+    )
+
+    assert (response.status_code, response.json) == (200, {"result": None})
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_higher_priority_lock_revokes_the_lower_one(
+    client: FlaskClient, db: Database
+) -> None:
+    act(
+        client,
+        task_json("low", priority=10),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+
+    granted = act(
+        client,
+        task_json("high", priority=90),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+
+    assert granted.json["result"]["revoked"] is False
+    revoked = act(client, task_json("low", priority=10), {"type": "lockList"}).json[
+        "result"
+    ]
+    assert [lock["revoked"] for lock in revoked] == [True]
+    again = act(
+        client,
+        task_json("low", priority=10),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+    assert again.json["result"]["revoked"] is True
+    locked = client.post(
+        "/druid/indexer/v1/lockedIntervals/v2", json=[{"datasource": "wiki"}]
+    ).json
+    assert locked == {"wiki": [DAY]}
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_shared_locks_coexist(client: FlaskClient) -> None:
+    shared = {
+        "type": "lockTryAcquire",
+        "lockType": "SHARED",
+        "interval": "2024-01-01/2024-01-02",
+    }
+    first = act(client, task_json("low"), shared).json["result"]
+    second = act(client, task_json("other"), shared).json["result"]
+
+    assert first["type"] == second["type"] == "SHARED"
+    assert first["groupId"] != second["groupId"]
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_lock_release_deletes_the_row(client: FlaskClient, db: Database) -> None:
+    act(
+        client,
+        task_json("low"),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+
+    released = act(
+        client,
+        task_json("low"),
+        {"type": "lockRelease", "interval": "2024-01-01/2024-01-02"},
+    )
+
+    assert released.json == {"result": None}
+    with db.transaction() as session:
+        assert session.scalars(select(TaskLock)).all() == []
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_lock_for_inactive_task_is_an_action_failure(client: FlaskClient) -> None:
+    response = act(
+        client,
+        task_json("finished"),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+
+    assert response.status_code == 500
+    assert response.json == {
+        "error": "Unable to grant lock to inactive Task [finished]"
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
+            {"action": {"type": "lockList"}}, "'task' must not be null", id="no-task"
+        ),
+        pytest.param(
+            {"task": {"type": "noop", "id": "t"}},
+            "'action' must not be null",
+            id="no-action",
+        ),
+    ],
+)
+def test_action_without_task_or_action_is_400(
+    client: FlaskClient, body: dict[str, Any], message: str
+) -> None:
+    response = client.post(ACTION, json=body)
+
+    assert (response.status_code, response.json) == (400, {"error": message})
+
+
+def test_unknown_action_type_is_400(client: FlaskClient) -> None:
+    response = act(client, task_json("t"), {"type": "teleport"})
+
+    assert response.status_code == 400
+    assert response.json["error"].startswith(
+        "Could not resolve type id 'teleport' as a subtype of `TaskAction`"
+    )
+
+
+def allocate(client: FlaskClient, previous: str | None, **extra: Any) -> Any:
+    action = {
+        "type": "segmentAllocate",
+        "dataSource": "wiki",
+        "timestamp": "2024-01-01T05:00:00.000Z",
+        "queryGranularity": {"type": "none"},
+        "preferredSegmentGranularity": "DAY",
+        "sequenceName": "seq_0",
+        "previousSegmentId": previous,
+        "skipSegmentLineageCheck": False,
+        "shardSpecFactory": {"type": "numbered"},
+        "lockGranularity": "TIME_CHUNK",
+        "taskLockType": "EXCLUSIVE",
+    }
+    action.update(extra)
+    return act(client, task_json("low"), action)
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_segment_allocate_is_idempotent_and_chains_partitions(
+    client: FlaskClient, db: Database
+) -> None:
+    first = allocate(client, None).json["result"]
+    repeated = allocate(client, None).json["result"]
+    version = first["version"]
+    first_id = f"wiki_2024-01-01T00:00:00.000Z_2024-01-02T00:00:00.000Z_{version}"
+    second = allocate(client, first_id).json["result"]
+
+    assert (
+        first
+        == repeated
+        == {
+            "dataSource": "wiki",
+            "interval": DAY,
+            "version": version,
+            "shardSpec": {"type": "numbered", "partitionNum": 0, "partitions": 0},
+        }
+    )
+    assert second["shardSpec"] == {
+        "type": "numbered",
+        "partitionNum": 1,
+        "partitions": 0,
+    }
+    with db.transaction() as session:
+        rows = session.scalars(
+            select(PendingSegment).order_by(PendingSegment.created_date)
+        ).all()
+        assert [(r.id, r.sequence_prev_id, r.task_allocator_id) for r in rows] == [
+            (first_id, "", "low"),
+            (f"{first_id}_1", first_id, "low"),
+        ]
+        assert all(len(r.sequence_name_prev_id_sha1) == 40 for r in rows)
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_segment_allocate_for_another_datasource_fails(client: FlaskClient) -> None:
+    response = allocate(client, None, dataSource="other")
+
+    assert response.status_code == 500
+    assert response.json == {
+        "error": "Task dataSource must match action dataSource, [wiki] != [other]."
+    }
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_publish_list_and_nuke_segments(client: FlaskClient) -> None:
+    act(
+        client,
+        task_json("low"),
+        {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+    )
+    segment = {
+        "dataSource": "wiki",
+        "interval": DAY,
+        "version": "v1",
+        "loadSpec": {"type": "local", "path": "wiki/0/index.zip"},
+        "dimensions": "page",
+        "metrics": "count",
+        "shardSpec": {"type": "numbered", "partitionNum": 0, "partitions": 1},
+        "binaryVersion": 9,
+        "size": 10,
+    }
+    published = act(
+        client,
+        task_json("low"),
+        {"type": "segmentTransactionalInsert", "segments": [segment]},
+    )
+    listed = act(
+        client,
+        task_json("low"),
+        {"type": "segmentListUsed", "dataSource": "wiki", "intervals": [DAY]},
+    )
+    act(client, task_json("low"), {"type": "segmentNuke", "segments": [segment]})
+    after = act(
+        client,
+        task_json("low"),
+        {"type": "segmentListUsed", "dataSource": "wiki", "intervals": [DAY]},
+    )
+
+    assert published.json == {"result": {"segments": [segment], "success": True}}
+    assert listed.json == {
+        "result": [
+            segment
+            | {
+                "identifier": "wiki_2024-01-01T00:00:00.000Z_2024-01-02T00:00:00.000Z_v1"
+            }
+        ]
+    }
+    assert after.json == {"result": []}
+
+
+@pytest.mark.usefixtures("active_tasks")
+def test_publishing_outside_the_tasks_locks_fails(client: FlaskClient) -> None:
+    segment = {"dataSource": "wiki", "interval": DAY, "version": "v1"}
+
+    response = act(
+        client,
+        task_json("low"),
+        {"type": "segmentTransactionalInsert", "segments": [segment]},
+    )
+
+    assert response.status_code == 500
+    assert response.json["error"].startswith(
+        "Segments[['wiki_2024-01-01T00:00:00.000Z_2024-01-02T00:00:00.000Z_v1']] are not covered by locks[[]]"
+    )
