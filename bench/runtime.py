@@ -1,0 +1,224 @@
+"""Runtime benchmark: submit→RUNNING dispatch latency and noop tasks/s.
+
+Figures are printed beside a baseline taken in the same run on the same server:
+the p50 latency of ``GET /status/health``. Runs against SQLite and PostgreSQL
+(MariaDB with ``--backends``); every request goes to 127.0.0.1 only.
+
+    .venv/bin/python -m bench.runtime [--backends sqlite,postgresql] [--tasks 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, select, text
+
+from overlord.store.models import Task
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/mysql"
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
+    name = f"ovbench_{uuid.uuid4().hex[:8]}"
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / (name + '.sqlite3')}"
+        return
+    admin_url = PG_ADMIN if backend == "postgresql" else MARIADB_ADMIN
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    quote = '"' if backend == "postgresql" else "`"
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            extra = " WITH (FORCE)" if backend == "postgresql" else ""
+            connection.execute(
+                text(f"DROP DATABASE IF EXISTS {quote}{name}{quote}{extra}")
+            )
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "overlord", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_backend(backend: str, tasks: int, workdir: Path) -> list[str]:
+    lines = []
+    with fresh_database(backend, workdir) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OVERLORD_")}
+        env["OVERLORD_DATABASE_URL"] = url
+        subprocess.run(
+            [sys.executable, "-m", "overlord", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start(
+            ["serve", "--port", str(port), "--workers", "0", "--http-workers", "2"],
+            env,
+            workdir / "serve.log",
+        )
+        engine = create_engine(url)
+        try:
+            http = requests.Session()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if http.get(f"{base}/status/health", timeout=1).text == "true":
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start")
+                time.sleep(0.1)
+            health = []
+            for _ in range(300):
+                began = time.perf_counter()
+                http.get(f"{base}/status/health")
+                health.append(time.perf_counter() - began)
+            health_p50 = statistics.median(health) * 1000
+            lines.append(
+                f"{backend}: /status/health p50 {health_p50:.2f} ms (baseline)"
+            )
+
+            def submit(run_time: int, datasource: str) -> str:
+                response = http.post(
+                    f"{base}/druid/indexer/v1/task",
+                    json={
+                        "type": "noop",
+                        "dataSource": datasource,
+                        "runTime": run_time,
+                    },
+                )
+                response.raise_for_status()
+                return str(response.json()["task"])
+
+            def started_rows(datasource: str) -> list[tuple[float, float | None]]:
+                with engine.connect() as connection:
+                    rows = connection.execute(
+                        select(
+                            Task.created_at, Task.started_at, Task.finished_at
+                        ).where(Task.datasource == datasource)
+                    ).all()
+                return rows  # type: ignore[return-value]
+
+            # Dispatch latency: one idle worker, tasks submitted one at a time.
+            worker = start(["worker", "--capacity", "1"], env, workdir / "worker.log")
+            time.sleep(2.0)
+            submit(1, "warmup")
+            time.sleep(1.0)
+            latencies = []
+            for _ in range(min(tasks, 50)):
+                task_id = submit(1, "latency")
+                while True:
+                    with engine.connect() as connection:
+                        row = connection.execute(
+                            select(
+                                Task.created_at, Task.started_at, Task.finished_at
+                            ).where(Task.task_id == task_id)
+                        ).one()
+                    if row.finished_at is not None:
+                        break
+                    time.sleep(0.005)
+                # RUNNING is the claim; the worker's slot is free again before the
+                # next submit, so this is dispatch latency alone.
+                latencies.append(
+                    (row.started_at - row.created_at).total_seconds() * 1000
+                )
+                time.sleep(0.05)
+            stop(worker)
+            p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+            lines.append(
+                f"{backend}: submit→RUNNING p50 {p50:.1f} ms ({p50 / health_p50:.1f}× health p50), "
+                f"p99 {p99:.1f} ms"
+            )
+            # Throughput: a burst of noop tasks (runTime 1 ms) on 1, 2, 4 slots.
+            for slots in (1, 2, 4):
+                datasource = f"burst{slots}"
+                worker = start(
+                    ["worker", "--capacity", str(slots)], env, workdir / "worker.log"
+                )
+                time.sleep(2.0)
+                for _ in range(tasks):
+                    submit(1, datasource)
+                deadline = time.monotonic() + 600
+                while True:
+                    rows = started_rows(datasource)
+                    if all(finished is not None for _, _, finished in rows):
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("tasks did not finish")
+                    time.sleep(0.2)
+                first = min(created for created, _, _ in rows)
+                last = max(finished for _, _, finished in rows)
+                rate = tasks / (last - first).total_seconds()
+                lines.append(
+                    f"{backend}: {slots} slot(s): {rate:.1f} noop tasks/s "
+                    f"({rate * health_p50 / 1000:.3f} tasks per health-request time)"
+                )
+                stop(worker)
+        finally:
+            stop(server)
+            engine.dispose()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--tasks", type=int, default=100)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        for backend in options.backends.split(","):
+            for line in run_backend(backend, options.tasks, Path(workdir)):
+                print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
