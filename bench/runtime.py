@@ -175,7 +175,7 @@ def run_backend(backend: str, tasks: int, workdir: Path) -> list[str]:
             stop(worker)
             p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
             lines.append(
-                f"{backend}: submit→RUNNING p50 {p50:.1f} ms ({p50 / health_p50:.1f}× health p50), "
+                f"{backend}: submit→RUNNING p50 {p50:.1f} ms ({p50 / health_p50:.1f}x health p50), "
                 f"p99 {p99:.1f} ms"
             )
             # Throughput: a burst of noop tasks (runTime 1 ms) on 1, 2, 4 slots.
