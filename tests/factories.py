@@ -5,12 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from overlord.states import RunnerState, TaskState
-from overlord.store.models import PendingSegment, Task, TaskLock
+from overlord.store.models import (
+    PendingSegment,
+    Task,
+    TaskLock,
+    TaskLogChunk,
+    TaskReport,
+)
 from overlord.timeutil import format_druid, utcnow
 
 _sequence = itertools.count()
@@ -18,6 +25,22 @@ _sequence = itertools.count()
 
 def make_task(session: Session, **overrides: Any) -> Task:
     """An active WAITING noop task unless overridden; ``created_at`` defaults to now."""
+    task = _build_task(**overrides)
+    session.add(task)
+    session.flush()
+    return task
+
+
+def make_tasks(session: Session, rows: Iterable[dict[str, Any]]) -> list[Task]:
+    """One task per dict of overrides, as ``make_task`` builds them, with one flush
+    (quick for the hundreds of rows a streaming test needs)."""
+    tasks = [_build_task(**overrides) for overrides in rows]
+    session.add_all(tasks)
+    session.flush()
+    return tasks
+
+
+def _build_task(**overrides: Any) -> Task:
     number = next(_sequence)
     task_id = overrides.pop("task_id", f"task_{number}")
     values: dict[str, Any] = {
@@ -45,10 +68,7 @@ def make_task(session: Session, **overrides: Any) -> Task:
             {"type": values["type"], "id": task_id, "dataSource": values["datasource"]},
             separators=(",", ":"),
         )
-    task = Task(**values)
-    session.add(task)
-    session.flush()
-    return task
+    return Task(**values)
 
 
 def make_complete_task(session: Session, **overrides: Any) -> Task:
@@ -115,3 +135,26 @@ def make_lock(session: Session, task: Task, **overrides: Any) -> TaskLock:
     session.add(lock)
     session.flush()
     return lock
+
+
+def make_report(session: Session, task: Task, report: str) -> TaskReport:
+    """A stored report document, kept as the exact text given."""
+    row = TaskReport(task_id=task.task_id, report=report, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def make_log_chunk(
+    session: Session, task: Task, content: bytes, *, byte_offset: int
+) -> TaskLogChunk:
+    """One chunk of a task's log, starting at ``byte_offset`` of the whole log."""
+    row = TaskLogChunk(
+        task_id=task.task_id,
+        byte_offset=byte_offset,
+        content=content,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
