@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 from flask import Flask
 
@@ -18,21 +19,45 @@ from overlord.processes import die_with_parent
 __all__ = ["create", "die_with_parent"]
 
 
-def _reset_in_forked_child() -> None:
+# SIGTERM and SIGINT stop granian's main process; SIGTERM also stops a worker.
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_fork = threading.local()
+
+
+def _before_fork() -> None:
+    # Hold the stop signals across fork(): one that reaches the child before
+    # _after_fork_in_child has run would go to the inherited handler and be lost.
+    _fork.mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    _fork.parent = os.getpid()
+
+
+def _after_fork_in_parent() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, _fork.mask)
+
+
+def _after_fork_in_child() -> None:
     # A forked worker inherits granian's main-process handlers for SIGTERM and
     # SIGINT, which only flag the main process's loop. Until the worker installs
     # its own graceful handlers, a SIGTERM (a quick stop, or the death signal of a
     # SIGKILLed parent) would be swallowed and the worker would serve on forever,
     # orphaned. A worker still starting has no request to drain: let it die.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
     die_with_parent()
+    if os.getppid() != _fork.parent:  # the parent died before prctl; we were adopted
+        os.kill(os.getpid(), signal.SIGTERM)
+    # A stop signal held since fork() is delivered here, and kills.
+    signal.pthread_sigmask(signal.SIG_SETMASK, _fork.mask)
 
 
 def prepare_worker_forks() -> None:
-    """Make every process forked from here die on SIGTERM until it installs its own
-    handlers, and with its parent."""
-    os.register_at_fork(after_in_child=_reset_in_forked_child)
+    """Make every process forked from here die on SIGTERM or SIGINT until it installs
+    its own handlers, and die with its parent."""
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def create() -> Flask:

@@ -67,6 +67,7 @@ class KillTaskType(TaskType):
         batch_size = payload.get("batchSize") or DEFAULT_BATCH_SIZE
         limit = payload.get("limit")
         killed = batches = 0
+        seen: set[str] = set()
         while not context.should_stop():
             wanted = batch_size if limit is None else min(batch_size, limit - killed)
             if wanted <= 0:
@@ -81,6 +82,10 @@ class KillTaskType(TaskType):
             )
             if not segments:
                 break
+            ids = {str(segment.get("identifier")) for segment in segments}
+            if ids & seen:
+                raise RuntimeError(f"Segments {sorted(ids & seen)} were not removed")
+            seen |= ids
             for segment in segments:
                 _delete_from_deep_storage(context, segment)
             context.action({"type": "segmentNuke", "segments": segments})

@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 from overlord.errors import InvalidTaskSpec
+from overlord.states import TaskState
 from overlord.tasktypes.base import (
     PRIORITY_BATCH_INDEX,
     SUCCESS,
@@ -65,6 +66,7 @@ class NoopTaskType(TaskType):
         context.log(f"Running noop task[{context.task_id}] for [{run_time}] ms")
         if not context.sleep(run_time / 1000):
             context.log("Noop task was asked to stop")
+            return TaskResult(TaskState.FAILED, "Task was stopped before it finished.")
         return SUCCESS
 
 

@@ -281,6 +281,15 @@ class Worker:
         self.database.run(fail, write=True)
 
     def _give_up_tasks(self) -> None:
+        """Grace is over: make the tasks FAILED first (so their own late finish
+        cannot overwrite it), then stop and, if need be, kill their processes."""
+        task_ids = list(self.slots)
+        self.database.run(
+            lambda session: scheduler.give_up_tasks(
+                session, task_ids, message=WORKER_STOPPED, now=utcnow()
+            ),
+            write=True,
+        )
         for slot in self.slots.values():
             with contextlib.suppress(ProcessLookupError):
                 slot.process.terminate()
@@ -290,13 +299,6 @@ class Worker:
             if slot.process.is_alive():
                 slot.process.kill()
                 slot.process.join(5)
-        task_ids = list(self.slots)
-        self.database.run(
-            lambda session: scheduler.give_up_tasks(
-                session, task_ids, message=WORKER_STOPPED, now=utcnow()
-            ),
-            write=True,
-        )
         self.slots.clear()
 
     def _duties(self) -> None:
