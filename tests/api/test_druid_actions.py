@@ -324,3 +324,24 @@ def test_publishing_outside_the_tasks_locks_fails(client: FlaskClient) -> None:
     assert response.json["error"].startswith(
         "Segments[['wiki_2024-01-01T00:00:00.000Z_2024-01-02T00:00:00.000Z_v1']] are not covered by locks[[]]"
     )
+
+
+def test_active_locks_reports_a_shared_posse_once(
+    client: FlaskClient, db: Database
+) -> None:
+    with db.transaction() as session:
+        make_task(session, task_id="a", group_id="g")
+        make_task(session, task_id="b", group_id="g")
+    for task_id in ("a", "b"):
+        act(
+            client,
+            task_json(task_id, group="g"),
+            {"type": "lockTryAcquire", "interval": "2024-01-01/2024-01-02"},
+        )
+
+    locks = client.post(
+        "/druid/indexer/v1/activeLocks", json=[{"datasource": "wiki"}]
+    ).json
+
+    assert len(locks["datasourceToLocks"]["wiki"]) == 1
+    assert locks["datasourceToLocks"]["wiki"][0]["groupId"] == "g"
