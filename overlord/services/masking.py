@@ -1,23 +1,35 @@
-"""Masking of password fields when a stored payload is answered (stored unmasked)."""
+"""Masking of password fields when a stored payload is answered (stored unmasked).
+
+Druid re-serialises a task through a password-redacting mapper: a
+DefaultPasswordProvider (a plain string or ``{"type": "default", "password": …}``)
+loses its password and reads back as ``{"type": "default", "password": null}``;
+providers that hold no secret (``environment``, ``mapString``…) are kept.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-# Druid serialises a DefaultPasswordProvider through a redacting mapper when it
-# answers GET /task/{id}; every key naming a password is masked the same way here.
-MASK = "<redacted>"
+REDACTED_DEFAULT_PROVIDER: dict[str, Any] = {"type": "default", "password": None}
 
 
 def _is_password_key(key: str) -> bool:
     return "password" in key.lower()
 
 
+def _redact_provider(value: Any) -> Any:
+    if isinstance(value, str):
+        return dict(REDACTED_DEFAULT_PROVIDER)
+    if isinstance(value, dict) and value.get("type", "default") == "default":
+        return dict(REDACTED_DEFAULT_PROVIDER)
+    return _mask(value)
+
+
 def _mask(document: Any) -> Any:
     if isinstance(document, dict):
         return {
-            key: (MASK if _is_password_key(key) and value is not None else _mask(value))
+            key: _redact_provider(value) if _is_password_key(key) else _mask(value)
             for key, value in document.items()
         }
     if isinstance(document, list):
@@ -26,8 +38,8 @@ def _mask(document: Any) -> Any:
 
 
 def mask_passwords(payload: str) -> str:
-    """The payload text with every password value masked; unchanged text when the
-    payload names no password (the common case keeps its exact bytes)."""
+    """The payload text with every password masked; unchanged text when the payload
+    names no password (the common case keeps its exact bytes)."""
     if "assword" not in payload:
         return payload
     return json.dumps(

@@ -53,7 +53,7 @@ def unknown_type_message(name: str) -> str:
     return (
         f"Please make sure to load all the necessary extensions and jars with type "
         f"'{name}'. Could not resolve type id '{name}' as a subtype of "
-        f"`org.apache.druid.indexing.common.task.Task`: known type ids = [{known}]"
+        f"`org.apache.druid.indexing.common.task.Task` known type ids = [{known}]"
     )
 
 
@@ -74,9 +74,10 @@ def submit_task(
     """Validate a posted task as Druid does, then store it active and WAITING.
 
     Raises:
-        InvalidTaskSpec: not an object, missing or unknown type, bad fields.
-        InvalidTaskId: an explicit id Druid refuses; a dataSource, groupId or
-            supervisorTaskId longer than its column.
+        InvalidTaskSpec: not an object, missing or unknown type, bad fields, an
+            explicit id Druid refuses (Jackson's "Cannot construct instance" text).
+        InvalidTaskId: a dataSource, groupId or supervisorTaskId longer than its
+            column.
         TaskAlreadyExists: the id is taken.
     """
     if not isinstance(document, dict):
@@ -108,7 +109,11 @@ def submit_task(
             f"Cannot deserialize value of type `java.lang.String` from "
             f"{_json_kind(explicit_id)} (id)"
         )
-    validate_id("Task ID", task_id)
+    try:
+        # AbstractTask's constructor validates the id: Jackson wraps its refusal.
+        validate_id("task ID", task_id)
+    except InvalidTaskId as error:
+        raise InvalidTaskSpec(task_type.constructor_problem(error.message)) from error
     datasource = task_type.datasource(document)
     group_id = task_type.group_id(document, task_id)
     parent = document.get("supervisorTaskId")

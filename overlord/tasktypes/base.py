@@ -96,7 +96,14 @@ class TaskType:
     """One Druid task ``type``. Subclasses override what differs from Druid's defaults."""
 
     name: ClassVar[str]
+    # The Java class Druid deserialises this type into: it names the type in
+    # Jackson's constructor errors.
+    java_class: ClassVar[str]
     default_priority: ClassVar[int] = PRIORITY_DEFAULT
+
+    def constructor_problem(self, problem: str) -> str:
+        """Jackson's text for an exception thrown by the task's constructor."""
+        return f"Cannot construct instance of `{self.java_class}`, problem: {problem}"
 
     def validate(self, payload: JsonObject) -> None:
         """Refuse what Druid's Jackson constructor refuses.
@@ -108,7 +115,8 @@ class TaskType:
     def datasource(self, payload: JsonObject) -> str:
         value = payload.get("dataSource")
         if not isinstance(value, str) or not value:
-            raise InvalidTaskSpec("dataSource must not be null or empty")
+            # AbstractTask's Preconditions.checkNotNull(dataSource, "dataSource").
+            raise InvalidTaskSpec(self.constructor_problem("dataSource"))
         return value
 
     def make_id(self, payload: JsonObject, now: dt.datetime) -> str:

@@ -19,6 +19,7 @@ def _get(document: Any, *path: str) -> Any:
 
 class IndexTaskType(TaskType):
     name = "index"
+    java_class = "org.apache.druid.indexing.common.task.IndexTask"
     default_priority = PRIORITY_BATCH_INDEX
 
     def validate(self, payload: JsonObject) -> None:
@@ -49,3 +50,4 @@ class IndexTaskType(TaskType):
 
 class IndexParallelTaskType(IndexTaskType):
     name = "index_parallel"
+    java_class = "org.apache.druid.indexing.common.task.batch.parallel.ParallelIndexSupervisorTask"

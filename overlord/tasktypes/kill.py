@@ -23,15 +23,20 @@ from overlord.timeutil import Interval, InvalidTime, format_druid, parse_interva
 
 class KillTaskType(TaskType):
     name = "kill"
+    java_class = "org.apache.druid.indexing.common.task.KillUnusedSegmentsTask"
 
     def interval(self, payload: JsonObject) -> Interval:
         value = payload.get("interval")
         if not isinstance(value, str):
-            raise InvalidTaskSpec("interval must not be null")
+            # AbstractFixedIntervalTask's Preconditions.checkNotNull(interval, ...).
+            raise InvalidTaskSpec(self.constructor_problem("interval"))
         try:
-            return parse_interval(value)
+            interval = parse_interval(value)
         except InvalidTime as error:
             raise InvalidTaskSpec(str(error)) from error
+        if interval.start == interval.end:
+            raise InvalidTaskSpec(self.constructor_problem("interval empty"))
+        return interval
 
     def validate(self, payload: JsonObject) -> None:
         self.datasource(payload)
@@ -41,7 +46,11 @@ class KillTaskType(TaskType):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InvalidTaskSpec(f"{key}[{value}] must be a positive integer.")
+                raise InvalidTaskSpec(
+                    self.constructor_problem(
+                        f"{key}[{value}] must be a positive integer."
+                    )
+                )
 
     def make_id(self, payload: JsonObject, now: dt.datetime) -> str:
         interval = self.interval(payload)

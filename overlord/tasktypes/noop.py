@@ -26,6 +26,7 @@ DEFAULT_RUN_TIME_MS = 2500
 
 class NoopTaskType(TaskType):
     name = "noop"
+    java_class = "org.apache.druid.indexing.common.task.NoopTask"
     # NoopTask reports the batch default, 50.
     default_priority = PRIORITY_BATCH_INDEX
 

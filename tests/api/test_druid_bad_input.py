@@ -48,7 +48,7 @@ MISSING_TYPE = (
 UNKNOWN_TYPE = (
     "Please make sure to load all the necessary extensions and jars with type "
     "'{name}'. Could not resolve type id '{name}' as a subtype of "
-    "`org.apache.druid.indexing.common.task.Task`: known type ids = "
+    "`org.apache.druid.indexing.common.task.Task` known type ids = "
     "[index, index_parallel, kill, noop]"
 )
 NON_NUMERIC = (
@@ -63,7 +63,13 @@ UNSUPPORTED = (
 TOO_LARGE = "The data value transmitted exceeds the capacity limit."
 NOT_ALLOWED = "The method is not allowed for the requested URL."
 # IdUtils.validateId (DruidException envelope, errorCode invalidInput).
-ID_PREFIX = "Invalid value for field [Task ID]: Value [{id}] "
+# AbstractTask's constructor runs IdUtils.validateId("task ID", id); Jackson wraps
+# the refusal in its "Cannot construct instance" text (a 400 {"error": ...}).
+NOOP_PROBLEM = (
+    "Cannot construct instance of `org.apache.druid.indexing.common.task.NoopTask`, "
+    "problem: "
+)
+ID_PREFIX = NOOP_PROBLEM + "Invalid value for field [task ID]: Value [{id}] "
 ID_SLASH = ID_PREFIX + "cannot contain '/'."
 ID_DOT = ID_PREFIX + "cannot start with '.'."
 ID_CONTROL = ID_PREFIX + "contains illegal UTF8 character [#{code}] at position [{at}]"
@@ -73,7 +79,7 @@ ID_WHITESPACE = (
 TOO_LONG = (
     "Invalid value for field [{field}]: Value [{value}] is longer than 255 characters."
 )
-ID_EMPTY = "Invalid value for field [Task ID]: must not be null"
+ID_EMPTY = NOOP_PROBLEM + "Invalid value for field [task ID]: must not be null"
 DUPLICATE = "Task[{id}] already exists"
 # GET /tasks and DELETE /pendingSegments.
 BAD_STATE = (
@@ -249,22 +255,24 @@ def test_submit_body_under_limit_is_accepted(
         pytest.param("a\tb", ID_WHITESPACE.format(id="a\tb"), id="tab"),
         pytest.param("a\nb", ID_WHITESPACE.format(id="a\nb"), id="newline"),
         pytest.param(
-            "x\u00a0y", ID_WHITESPACE.format(id="x\u00a0y"), id="no-break-space"
+            "a\x85b", ID_CONTROL.format(id="a\x85b", code=133, at=1), id="c1-control"
         ),
         pytest.param(
-            "t" * 256, TOO_LONG.format(field="Task ID", value="t" * 256), id="256-chars"
+            "t" * 256,
+            NOOP_PROBLEM + TOO_LONG.format(field="task ID", value="t" * 256),
+            id="256-chars",
         ),
         pytest.param("", ID_EMPTY, id="empty"),
     ],
 )
-def test_submit_invalid_id_returns_400_druid_exception_and_stores_nothing(
+def test_submit_invalid_id_returns_400_error_and_stores_nothing(
     client: FlaskClient, db: Database, task_id: str, message: str
 ) -> None:
     response = client.post(f"{BASE}/task", json={"type": "noop", "id": task_id})
 
     assert response.status_code == 400
     assert response.content_type == JSON
-    assert response.json == _druid_exception("invalidInput", message)
+    assert response.json == {"error": message}
     assert _stored(db) == (0, 0)
 
 
@@ -526,3 +534,21 @@ def test_unknown_query_params_are_ignored(
     assert response.status_code == 200
     assert response.content_type == JSON
     assert response.json == body
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    [
+        # Java's \s has no no-break space, and IdUtils' ranges exclude their bounds.
+        pytest.param("x\u00a0y", id="no-break-space"),
+        pytest.param("a\x9fb", id="bound-159"),
+        pytest.param("a\x1fb", id="bound-31"),
+    ],
+)
+def test_submit_id_that_druid_accepts_is_stored(
+    client: FlaskClient, db: Database, task_id: str
+) -> None:
+    response = client.post(f"{BASE}/task", json={"type": "noop", "id": task_id})
+
+    assert (response.status_code, response.json) == (200, {"task": task_id})
+    assert _task_count(db) == 1

@@ -23,7 +23,8 @@ BASE = "/druid/indexer/v1"
 JSON = "application/json"
 
 # What GET /task/{id} shows in place of a password value (the stored row keeps it).
-MASKED = "<redacted>"
+# Druid's redacting mapper drops a DefaultPasswordProvider's password.
+MASKED = {"type": "default", "password": None}
 
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
