@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response
 
 from overlord import __version__
@@ -14,7 +16,29 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/status")
 def get_status() -> Response:
-    return json_response({"version": __version__, "modules": [], "memory": {}})
+    # Druid's StatusResource shape; clients read only "version".
+    return json_response({"version": __version__, "modules": [], "memory": _memory()})
+
+
+def _memory() -> dict[str, int]:
+    """The JVM's memory fields, filled with this process's figures (bytes)."""
+    used = _resident_bytes()
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "maxMemory": total,
+        "totalMemory": used,
+        "freeMemory": 0,
+        "usedMemory": used,
+        "directMemory": -1,
+    }
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 @bp.get("/status/health")

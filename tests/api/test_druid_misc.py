@@ -671,7 +671,20 @@ def test_status_returns_version(offline_client: FlaskClient) -> None:
 
     assert response.status_code == 200
     assert response.content_type == JSON
-    assert response.json == {"version": __version__, "modules": [], "memory": {}}
+    body = response.json
+    assert list(body) == ["version", "modules", "memory"]
+    assert (body["version"], body["modules"]) == (__version__, [])
+    memory = body["memory"]
+    assert list(memory) == [
+        "maxMemory",
+        "totalMemory",
+        "freeMemory",
+        "usedMemory",
+        "directMemory",
+    ]
+    assert memory["usedMemory"] == memory["totalMemory"] > 0
+    assert memory["maxMemory"] > memory["usedMemory"]
+    assert memory["directMemory"] == -1
 
 
 def test_status_health_returns_bare_true(offline_client: FlaskClient) -> None:
