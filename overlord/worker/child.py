@@ -7,11 +7,13 @@ compare-and-set; the worker writes FAILED only if the child died without one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import signal
 import sys
 import threading
+from multiprocessing.connection import Connection
 
 from overlord.config import Settings
 from overlord.db import Database
@@ -30,16 +32,55 @@ EXIT_FINISHED = 0
 EXIT_TASK_GONE = 3
 
 
-def run_child(
-    settings: Settings, task_id: str, worker_id: str, started: dt.datetime
-) -> None:
-    """Run one task to its end, then exit the process."""
+def _prepare(settings: Settings) -> threading.Event:
     die_with_parent(signal.SIGKILL)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=settings.log_level)
+    return stop
+
+
+def run_child(
+    settings: Settings, task_id: str, worker_id: str, started: dt.datetime
+) -> None:
+    """Run one task to its end in a freshly started process, then exit."""
+    stop = _prepare(settings)
     database = Database(settings)
+    _run_task(settings, database, stop, task_id, worker_id, started)
+
+
+def run_spare(settings: Settings, assignments: Connection) -> None:
+    """A warm task process: connected to the store before any task is assigned, so
+    a claimed task starts in milliseconds. Runs the one task it is sent, then
+    exits like any task process; exits quietly if told nothing (None) or on EOF."""
+    stop = _prepare(settings)
+    database = Database(settings)
+    with contextlib.suppress(Exception):  # an unreachable store: connect later
+        database.ping()
+    while not stop.is_set():
+        if not assignments.poll(0.2):
+            continue
+        try:
+            message = assignments.recv()
+        except EOFError:
+            break
+        if message is None:
+            break
+        task_id, worker_id, started = message
+        _run_task(settings, database, stop, task_id, worker_id, started)
+    database.dispose()
+    sys.exit(EXIT_FINISHED)
+
+
+def _run_task(
+    settings: Settings,
+    database: Database,
+    stop: threading.Event,
+    task_id: str,
+    worker_id: str,
+    started: dt.datetime,
+) -> None:
     try:
         loaded = database.run(lambda session: load_task(session, task_id))
         if loaded is None:

@@ -36,7 +36,7 @@ from overlord.store import execution as execution_store
 from overlord.store.models import Worker as WorkerRow
 from overlord.tasktypes.base import TaskResult
 from overlord.timeutil import utcnow
-from overlord.worker.child import run_child
+from overlord.worker.child import run_child, run_spare
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class Worker:
         self.timers = Timers()
         self.backoff = 0.0
         self._listener: Any = None
+        self._spare: tuple[Any, Any] | None = None
         self._context = multiprocessing.get_context("forkserver")
         # Task processes fork from a server that already imported what they need,
         # database drivers included: a task starts in milliseconds, not 0.5 s.
@@ -111,10 +112,12 @@ class Worker:
     def run(self) -> None:
         log.info("worker %s starting with %d slot(s)", self.worker_id, self.capacity)
         self._with_retry(self._register)
+        self._prepare_spare()
         drain_started: float | None = None
         try:
             while True:
                 if self.draining.is_set():
+                    self._drop_spare()
                     if drain_started is None:
                         drain_started = time.monotonic()
                         log.info(
@@ -209,14 +212,51 @@ class Worker:
             self._start(found.task_id, started)
 
     def _start(self, task_id: str, started: Any) -> None:
-        process = self._context.Process(
-            target=run_child,
-            args=(self.settings, task_id, self.worker_id, started),
-            name=f"overlord-task-{task_id}",
-        )
-        process.start()
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0].is_alive():
+            process, assignments = spare
+            assignments.send((task_id, self.worker_id, started))
+            assignments.close()
+        else:
+            process = self._context.Process(
+                target=run_child,
+                args=(self.settings, task_id, self.worker_id, started),
+                name=f"overlord-task-{task_id}",
+            )
+            process.start()
         self.slots[task_id] = Slot(task_id, process, started)
         log.info("task %s started in process %s", task_id, process.pid)
+        self._prepare_spare()
+
+    def _prepare_spare(self) -> None:
+        """Keep one warm task process ready (connected to the store), so the next
+        claimed task skips process start-up and the driver's first connect."""
+        if self.capacity == 0 or self.draining.is_set():
+            return
+        if self._spare is not None and self._spare[0].is_alive():
+            return
+        if not self.timers.due("spare", 1.0) and self._spare is not None:
+            return  # a spare that keeps dying must not respawn in a tight loop
+        reader, writer = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=run_spare, args=(self.settings, reader), name="overlord-task-spare"
+        )
+        process.start()
+        reader.close()
+        self._spare = (process, writer)
+
+    def _drop_spare(self) -> None:
+        if self._spare is None:
+            return
+        process, writer = self._spare
+        self._spare = None
+        with contextlib.suppress(OSError, ValueError):
+            writer.send(None)
+            writer.close()
+        process.join(2)
+        if process.is_alive():
+            process.kill()
+            process.join(2)
 
     def _renew(self, session: Any) -> None:
         db_now = database_now(session)
@@ -388,6 +428,7 @@ class Worker:
                 delay = min(delay * 2, 5.0)
 
     def _close(self) -> None:
+        self._drop_spare()
         self._close_listener()
         with contextlib.suppress(DBAPIError, DatabaseBusy):
             self.database.run(
