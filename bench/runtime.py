@@ -209,11 +209,11 @@ def run_backend(backend: str, tasks: int, workdir: Path) -> list[str]:
     return lines
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--tasks", type=int, default=100)
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
         for backend in options.backends.split(","):
             for line in run_backend(backend, options.tasks, Path(workdir)):
