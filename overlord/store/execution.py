@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.orm import Session
 
 from overlord.states import RunnerState, TaskState
@@ -31,7 +31,7 @@ def waiting_tasks(session: Session, limit: int) -> list[Any]:
                 Task.priority,
                 Task.payload,
             )
-            .where(Task.active.is_(True), Task.runner_status == RunnerState.WAITING)
+            .where(Task.active == true(), Task.runner_status == RunnerState.WAITING)
             .order_by(Task.created_at, Task.id)
             .limit(limit)
         )
@@ -43,7 +43,7 @@ def mark_ready(session: Session, task_id: str, now: dt.datetime) -> bool:
         update(Task)
         .where(
             Task.task_id == task_id,
-            Task.active.is_(True),
+            Task.active == true(),
             Task.runner_status == RunnerState.WAITING,
         )
         .values(runner_status=RunnerState.PENDING, queue_inserted_at=now)
@@ -70,7 +70,7 @@ def claim_next_task(
     """
     candidates = (
         select(Task.id, Task.task_id)
-        .where(Task.active.is_(True), Task.runner_status == RunnerState.PENDING)
+        .where(Task.active == true(), Task.runner_status == RunnerState.PENDING)
         .order_by(Task.priority.desc(), Task.created_at, Task.id)
         .limit(1)
     )
@@ -83,7 +83,7 @@ def claim_next_task(
         update(Task)
         .where(
             Task.id == row.id,
-            Task.active.is_(True),
+            Task.active == true(),
             Task.runner_status == RunnerState.PENDING,
         )
         .values(
@@ -110,7 +110,7 @@ def renew_leases(
         .where(
             Task.task_id.in_(list(task_ids)),
             Task.worker_id == worker_id,
-            Task.active.is_(True),
+            Task.active == true(),
         )
         .values(lease_expires_at=lease_until)
         .execution_options(synchronize_session=False)
@@ -129,7 +129,7 @@ def stopped_task_ids(
             select(Task.task_id).where(
                 Task.task_id.in_(list(task_ids)),
                 Task.worker_id == worker_id,
-                Task.active.is_(True),
+                Task.active == true(),
             )
         )
     )
@@ -152,7 +152,7 @@ def finish_task(
         .where(
             Task.task_id == task_id,
             Task.worker_id == worker_id,
-            Task.active.is_(True),
+            Task.active == true(),
         )
         .values(
             status=status,
@@ -173,7 +173,7 @@ def fail_task_if_active(
 ) -> bool:
     result = session.execute(
         update(Task)
-        .where(Task.task_id == task_id, Task.active.is_(True))
+        .where(Task.task_id == task_id, Task.active == true())
         .values(
             status=TaskState.FAILED,
             runner_status=RunnerState.NONE,
@@ -192,7 +192,7 @@ def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[Any]:
     return list(
         session.execute(
             select(Task.task_id, Task.datasource, Task.group_id).where(
-                Task.active.is_(True),
+                Task.active == true(),
                 Task.runner_status == RunnerState.RUNNING,
                 Task.lease_expires_at < db_now,
             )
@@ -270,7 +270,7 @@ def list_workers(session: Session) -> list[Worker]:
 def running_tasks_by_worker(session: Session) -> dict[str, list[Any]]:
     rows = session.execute(
         select(Task.worker_id, Task.task_id, Task.type)
-        .where(Task.active.is_(True), Task.runner_status == RunnerState.RUNNING)
+        .where(Task.active == true(), Task.runner_status == RunnerState.RUNNING)
         .order_by(Task.started_at, Task.id)
     )
     grouped: dict[str, list[Any]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, false, select, update
 from sqlalchemy.orm import Session
 
 from overlord.store.models import Cluster, TaskLock
@@ -22,7 +22,7 @@ def list_unrevoked_locks(
             select(TaskLock)
             .where(
                 TaskLock.datasource.in_(list(datasources)),
-                TaskLock.revoked.is_(False),
+                TaskLock.revoked == false(),
             )
             .order_by(TaskLock.id)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,7 +114,7 @@ def used_segments_overlapping(
             select(Segment)
             .where(
                 Segment.dataSource == datasource,
-                Segment.used.is_(True),
+                Segment.used == true(),
                 Segment.start < interval.end,
                 Segment.end > interval.start,
             )

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import Row, Select, bindparam, delete, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,12 +96,18 @@ def get_task(session: Session, task_id: str) -> Task | None:
     return session.scalars(select(Task).where(Task.task_id == task_id)).one_or_none()
 
 
+# Point reads are the hot path of every status poll: their statements are built
+# once (SQLAlchemy then reuses the compiled form) and run through the session's
+# connection without the ORM's per-statement machinery.
+_SUMMARY_BY_ID = select(*SUMMARY_COLUMNS).where(Task.task_id == bindparam("task_id"))
+_EXISTS_BY_ID = select(Task.id).where(Task.task_id == bindparam("task_id"))
+
+
 def get_task_summary(session: Session, task_id: str) -> Any:
     """The status columns of one task (no payload), or None."""
-    row: Any = session.execute(
-        select(*SUMMARY_COLUMNS).where(Task.task_id == task_id)
-    ).one_or_none()
-    return row
+    return (
+        session.connection().execute(_SUMMARY_BY_ID, {"task_id": task_id}).one_or_none()
+    )
 
 
 def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[Any]]:
@@ -122,7 +128,8 @@ def is_active(session: Session, task_id: str) -> bool:
 
 
 def task_exists(session: Session, task_id: str) -> bool:
-    return session.scalar(select(Task.id).where(Task.task_id == task_id)) is not None
+    found = session.connection().execute(_EXISTS_BY_ID, {"task_id": task_id})
+    return found.first() is not None
 
 
 def _summaries() -> Select[Any]:
@@ -150,13 +157,17 @@ def iter_complete_tasks(
 ) -> Iterator[Row[Any]]:
     """Completed tasks created since ``created_since``, newest first, streamed."""
     statement = _filtered(
-        _summaries().where(Task.active.is_(False), Task.created_at >= created_since),
+        _summaries().where(Task.active == false(), Task.created_at >= created_since),
         datasource,
         task_type,
     ).order_by(Task.created_at.desc(), Task.id.desc())
     if limit is not None:
         statement = statement.limit(limit)
-    yield from session.execute(statement.execution_options(yield_per=LIST_BATCH))
+    if limit is None or limit > LIST_BATCH:
+        # A server-side cursor only when the rows may be many: for `max=100` its
+        # DECLARE/FETCH/CLOSE round trips cost more than the rows.
+        statement = statement.execution_options(yield_per=LIST_BATCH)
+    yield from session.execute(statement)
 
 
 def iter_active_tasks(
@@ -168,7 +179,7 @@ def iter_active_tasks(
 ) -> Iterator[Row[Any]]:
     """Active tasks, oldest created first, streamed."""
     statement = _filtered(
-        _summaries().where(Task.active.is_(True)), datasource, task_type
+        _summaries().where(Task.active == true()), datasource, task_type
     )
     if runner_states is not None:
         statement = statement.where(Task.runner_status.in_(list(runner_states)))
@@ -182,7 +193,7 @@ def earliest_active_task(
     """Id and creation time of the oldest active task of a datasource."""
     row = session.execute(
         select(Task.task_id, Task.created_at)
-        .where(Task.datasource == datasource, Task.active.is_(True))
+        .where(Task.datasource == datasource, Task.active == true())
         .order_by(Task.created_at, Task.id)
         .limit(1)
     ).one_or_none()
@@ -193,7 +204,7 @@ def active_task_ids(session: Session, datasource: str) -> list[str]:
     return list(
         session.scalars(
             select(Task.task_id)
-            .where(Task.datasource == datasource, Task.active.is_(True))
+            .where(Task.datasource == datasource, Task.active == true())
             .order_by(Task.created_at, Task.id)
         )
     )
@@ -209,7 +220,7 @@ def fail_active_task(
     """
     result = session.execute(
         update(Task)
-        .where(Task.task_id == task_id, Task.active.is_(True))
+        .where(Task.task_id == task_id, Task.active == true())
         .values(
             status=TaskState.FAILED,
             runner_status=RunnerState.NONE,
@@ -242,7 +253,7 @@ def count_tasks(session: Session) -> int:
 def earliest_active_created(session: Session) -> dt.datetime | None:
     return session.scalar(
         select(Task.created_at)
-        .where(Task.active.is_(True))
+        .where(Task.active == true())
         .order_by(Task.created_at, Task.id)
         .limit(1)
     )
@@ -251,7 +262,7 @@ def earliest_active_created(session: Session) -> dt.datetime | None:
 def latest_complete_created(session: Session) -> dt.datetime | None:
     return session.scalar(
         select(Task.created_at)
-        .where(Task.active.is_(False))
+        .where(Task.active == false())
         .order_by(Task.created_at.desc(), Task.id.desc())
         .limit(1)
     )
