@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from overlord.config import Settings
@@ -37,7 +37,7 @@ def make_engine(settings: Settings, **engine_options: Any) -> Engine:
     """Create the engine for ``settings.database_url`` with each dialect's set-up."""
     url = make_url(settings.database_url)
     backend = url.get_backend_name()
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {}
     if backend == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -46,7 +46,6 @@ def make_engine(settings: Settings, **engine_options: Any) -> Engine:
             "timeout": settings.db_busy_timeout.total_seconds(),
             "check_same_thread": False,
         }
-        options.pop("pool_pre_ping")
     else:
         options["pool_size"] = settings.db_pool_size
         options["max_overflow"] = settings.db_pool_size
@@ -62,7 +61,37 @@ def make_engine(settings: Settings, **engine_options: Any) -> Engine:
     engine = create_engine(url, **options)
     if backend == "sqlite":
         _setup_sqlite(engine, settings)
+    else:
+        _ping_idle_connections(engine)
     return engine
+
+
+# A connection back from the pool after this long idle is pinged before use.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pre-ping pooled connections that sat idle (the server may have closed them),
+    but not one that was in use a moment ago: SQLAlchemy's ``pool_pre_ping`` pings on
+    every checkout, a round trip per request. A failed ping makes the pool replace
+    the connection (SQLAlchemy's pessimistic-disconnect recipe)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+            cursor.close()
+        except Exception as error:
+            raise DisconnectionError(str(error)) from error
 
 
 def _setup_sqlite(engine: Engine, settings: Settings) -> None:
