@@ -123,7 +123,8 @@ def db_upgrade(database_url: str | None, revision: str) -> None:
     click.echo(f"{mask_url_password(settings.database_url)}: at {revision}")
 
 
-@db.command("downgrade")
+# Relative revisions look like options ("-1", "-2"): take them as the argument.
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})
 @database_url_option
 @click.argument("revision", default="-1")
 def db_downgrade(database_url: str | None, revision: str) -> None:
@@ -338,7 +339,9 @@ def run_http_server(settings: Settings) -> None:
         port=settings.port,
         interface=Interfaces.WSGI,
         workers=settings.http_workers,
-        blocking_threads=settings.http_threads,
+        # Waiting _tasks calls hold a thread each (at most opensearch_max_waits per
+        # process): they get threads of their own beside Druid's polls.
+        blocking_threads=settings.http_threads + settings.opensearch_max_waits,
         log_access=False,
     )
     server.serve()

@@ -132,6 +132,19 @@ class Settings:
         "(only elasticsearch-py needs it).",
         "boolean",
     )
+    opensearch_wait_timeout: dt.timedelta = _field(
+        dt.timedelta(seconds=30),
+        "How long `_tasks` calls with wait_for_completion wait when the request "
+        "gives no `timeout` (OpenSearch's default; opensearch-py never sends one).",
+        "ISO-8601 period",
+    )
+    opensearch_max_waits: int = _field(
+        4,
+        "`_tasks` waits (wait_for_completion) one HTTP worker process serves at once; "
+        "more are refused with 429. `serve` adds this many threads to "
+        "http_threads, so waits never take a thread from Druid's polls.",
+        "requests",
+    )
 
     @property
     def leader_url(self) -> str:

@@ -172,15 +172,30 @@ def parse_interval(text: str) -> Interval:
         raise InvalidTime(f'Interval composed of two durations: "{text}"')
     if first.startswith("P"):
         end = parse_druid_datetime(second)
-        start = _clamp(end, -parse_period(first))
+        start = _shift(end, first, forward=False)
     elif second.startswith("P"):
         start = parse_druid_datetime(first)
-        end = _clamp(start, parse_period(second))
+        end = _shift(start, second, forward=True)
     else:
         start, end = parse_druid_datetime(first), parse_druid_datetime(second)
     if end < start:
         raise InvalidTime("The end instant must be greater than the start instant")
     return Interval(start, end)
+
+
+def _shift(origin: dt.datetime, period_text: str, *, forward: bool) -> dt.datetime:
+    # Unlike a setting's period, an interval's may count months and years
+    # ("2024-01-01/P1M"): Joda adds them on the calendar, years and months first,
+    # a day past the month's end falling back to its last day, as isodate does.
+    try:
+        period = isodate.parse_duration(period_text)
+    except (isodate.ISO8601Error, ValueError) as error:
+        raise InvalidTime(f'Invalid format: "{period_text}"') from error
+    try:
+        moved: dt.datetime = origin + period if forward else origin - period
+    except (OverflowError, ValueError):
+        return MAX_DATETIME if forward else MIN_DATETIME
+    return min(max(moved, MIN_DATETIME), MAX_DATETIME)
 
 
 def _clamp(origin: dt.datetime, delta: dt.timedelta) -> dt.datetime:

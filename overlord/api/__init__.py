@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from overlord.api import druid, health
+from overlord.api import druid, health, opensearch
 from overlord.api.errors import register_error_handlers
 
 
 def register(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(druid.bp)
+    app.register_blueprint(opensearch.bp)
     register_error_handlers(app)
