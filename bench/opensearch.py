@@ -23,7 +23,8 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, insert
 
-from bench.runtime import free_port, fresh_database, start, stop
+from bench.common import free_port, temp_database
+from bench.runtime import start, stop
 from overlord.states import RunnerState, TaskState
 from overlord.store.models import Task
 from overlord.timeutil import utcnow
@@ -95,7 +96,7 @@ def measure(url: str, seconds: float) -> tuple[float, float]:
 
 def run_backend(backend: str, seconds: float, workdir: Path) -> list[str]:
     lines = [f"{backend}:"]
-    with fresh_database(backend, workdir) as url:
+    with temp_database(backend, workdir) as url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OVERLORD_")}
         env["OVERLORD_DATABASE_URL"] = url
         subprocess.run(

@@ -13,51 +13,18 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 
+from bench.common import free_port, temp_database
 from overlord.store.models import Task
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/mysql"
-
-
-@contextlib.contextmanager
-def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
-    name = f"ovbench_{uuid.uuid4().hex[:8]}"
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / (name + '.sqlite3')}"
-        return
-    admin_url = PG_ADMIN if backend == "postgresql" else MARIADB_ADMIN
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    quote = '"' if backend == "postgresql" else "`"
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as connection:
-            extra = " WITH (FORCE)" if backend == "postgresql" else ""
-            connection.execute(
-                text(f"DROP DATABASE IF EXISTS {quote}{name}{quote}{extra}")
-            )
-        admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -88,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run_backend(backend: str, tasks: int, workdir: Path) -> list[str]:
     lines = []
-    with fresh_database(backend, workdir) as url:
+    with temp_database(backend, workdir) as url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OVERLORD_")}
         env["OVERLORD_DATABASE_URL"] = url
         subprocess.run(
