@@ -16,6 +16,7 @@ import os
 import select
 import signal
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ WORKER_STOPPED = (
     "See overlord and worker logs for more details."
 )
 SHUTDOWN_POLL_SECONDS = 0.25
+SQLITE_CHANGE_POLL_SECONDS = 0.01
 FORKSERVER_PRELOAD = [
     "overlord.worker.child",
     "overlord.tasktypes",
@@ -99,6 +101,7 @@ class Worker:
         self.backoff = 0.0
         self._listener: Any = None
         self._spare: tuple[Any, Any] | None = None
+        self._data_version: sqlite3.Connection | None = None
         self._context = multiprocessing.get_context("forkserver")
         # Task processes fork from a server that already imported what they need,
         # database drivers included: a task starts in milliseconds, not 0.5 s.
@@ -302,12 +305,14 @@ class Worker:
             code = slot.process.exitcode
             del self.slots[task_id]
             if code != 0:
-                # The process died without its own final write (crash, kill): the
-                # compare-and-set keeps a status a shutdown already wrote.
                 log.warning("task %s process exited with %s", task_id, code)
-                self._fail_dead_task(task_id, slot.started)
+            # Normally the process wrote its final status itself and this
+            # compare-and-set changes nothing; after a crash or a kill it makes the
+            # task FAILED (a status a shutdown already wrote is kept).
+            if self._fail_dead_task(task_id, slot.started):
+                log.warning("task %s ended without its final status", task_id)
 
-    def _fail_dead_task(self, task_id: str, started: Any) -> None:
+    def _fail_dead_task(self, task_id: str, started: Any) -> bool:
         def fail(session: Any) -> bool:
             return finish_task(
                 session,
@@ -318,7 +323,7 @@ class Worker:
                 now=utcnow(),
             )
 
-        self.database.run(fail, write=True)
+        return self.database.run(fail, write=True)
 
     def _give_up_tasks(self) -> None:
         """Grace is over: make the tasks FAILED first (so their own late finish
@@ -385,6 +390,9 @@ class Worker:
                 self._close_listener()
         if self.draining.is_set():
             timeout = min(timeout, 0.1)
+        if self.database.dialect == "sqlite":
+            self._wait_sqlite(watched, timeout)
+            return
         try:
             ready, _, _ = select.select(watched, [], [], timeout)
         except (OSError, ValueError):
@@ -397,6 +405,30 @@ class Worker:
             except Exception as error:
                 log.warning("LISTEN connection lost (%s); polling", error)
                 self._close_listener()
+
+    def _wait_sqlite(self, watched: list[Any], timeout: float) -> None:
+        """SQLite has no NOTIFY, but ``PRAGMA data_version`` changes whenever another
+        connection commits: checking it every 10 ms costs microseconds and starts a
+        submitted task within tens of milliseconds instead of a poll interval."""
+        if self._data_version is None:
+            url = make_url(self.settings.database_url)
+            self._data_version = sqlite3.connect(
+                url.database or ":memory:", check_same_thread=False
+            )
+        deadline = time.monotonic() + timeout
+        try:
+            seen = self._data_version.execute("PRAGMA data_version").fetchone()[0]
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select(watched, [], [], SQLITE_CHANGE_POLL_SECONDS)
+                if ready:
+                    return
+                now = self._data_version.execute("PRAGMA data_version").fetchone()[0]
+                if now != seen:
+                    return
+        except sqlite3.Error:
+            self._data_version.close()
+            self._data_version = None
+            self.draining.wait(timeout)
 
     def _listen(self) -> Any:
         import psycopg
@@ -429,6 +461,8 @@ class Worker:
 
     def _close(self) -> None:
         self._drop_spare()
+        if self._data_version is not None:
+            self._data_version.close()
         self._close_listener()
         with contextlib.suppress(DBAPIError, DatabaseBusy):
             self.database.run(

@@ -63,6 +63,14 @@ class Processes:
         self.started.append(process)
         return process
 
+    def logs(self) -> str:
+        """The tail of every process log of this test, for failure messages."""
+        parts = []
+        for path in sorted(self.tmp_path.glob("*.log")):
+            lines = path.read_text(errors="replace").splitlines()[-40:]
+            parts.append(f"--- {path.name}\n" + "\n".join(lines))
+        return "\n".join(parts)
+
     def kill_all(self) -> None:
         for process in self.started:
             if process.poll() is None:
@@ -93,14 +101,20 @@ def status(client: FlaskClient, task_id: str) -> dict[str, Any]:
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float, *, interval: float = 0.05
+    predicate: Callable[[], Any],
+    timeout: float,
+    *,
+    interval: float = 0.05,
+    describe: Callable[[], str] | None = None,
 ) -> Any:
-    """Poll until ``predicate`` returns a truthy value; fail after ``timeout`` s."""
+    """Poll until ``predicate`` returns a truthy value; fail after ``timeout`` s,
+    saying what ``describe`` reports about the state then."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            detail = f"\n{describe()}" if describe else ""
+            raise AssertionError(f"condition not met within {timeout}s{detail}")
         time.sleep(interval)

@@ -92,4 +92,8 @@ def test_sigkill_serve_mid_submit_burst_keeps_every_acknowledged_task(
         wait_for(
             lambda task_id=task_id: status(client, task_id)["statusCode"] == "SUCCESS",
             120,
+            describe=lambda task_id=task_id: (
+                f"{len(acknowledged)} acknowledged; {task_id}: "
+                f"{status(client, task_id)}\n{processes.logs()}"
+            ),
         )
