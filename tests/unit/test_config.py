@@ -1,0 +1,322 @@
+"""Settings: defaults → TOML file → ``OVERLORD_*`` variables → flags, typed and
+validated, every bad key reported at once; database URLs shown without password."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from overlord.config import (
+    DEFAULT_DATABASE_URL,
+    Settings,
+    SettingsError,
+    env_name,
+    load_settings,
+    mask_url_password,
+    setting_fields,
+    setting_text,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "overlord.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _error(environ: dict[str, str], file: Path | None = None, **overrides: Any) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ, file, **overrides)
+    return str(caught.value)
+
+
+def test_load_settings_empty_environment_gives_documented_defaults() -> None:
+    settings = load_settings({})
+
+    assert settings == Settings()
+    assert (
+        settings.database_url
+        == DEFAULT_DATABASE_URL
+        == "sqlite:///var/overlord.sqlite3"
+    )
+    assert (settings.host, settings.port) == ("127.0.0.1", 8090)
+    assert (settings.workers, settings.http_workers, settings.http_threads) == (2, 2, 8)
+    assert settings.task_lease == dt.timedelta(seconds=30)
+    assert settings.poll_interval == dt.timedelta(milliseconds=200)
+    assert settings.recently_finished_threshold == dt.timedelta(hours=24)
+    assert settings.max_body_size == 10 * 1024 * 1024
+    assert settings.elastic_product_header is False
+    assert settings.leader_url == "http://127.0.0.1:8090"
+
+
+def test_load_settings_advertised_url_replaces_leader_url() -> None:
+    settings = load_settings({"OVERLORD_ADVERTISED_URL": "http://overlord:8081"})
+
+    assert settings.leader_url == "http://overlord:8081"
+
+
+def test_load_settings_config_variable_reads_toml_file(tmp_path: Path) -> None:
+    path = _toml(
+        tmp_path,
+        'port = 9000\ntask_lease = "PT1M"\nelastic_product_header = true\n'
+        'database_url = "postgresql+psycopg://u@db/overlord"\n',
+    )
+
+    settings = load_settings({"OVERLORD_CONFIG": str(path)})
+
+    assert settings == Settings(
+        port=9000,
+        task_lease=dt.timedelta(minutes=1),
+        elastic_product_header=True,
+        database_url="postgresql+psycopg://u@db/overlord",
+    )
+
+
+def test_load_settings_file_argument_wins_over_config_variable(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "port = 9001\n")
+
+    # The variable names a file that does not exist: it must not be read at all.
+    settings = load_settings({"OVERLORD_CONFIG": str(tmp_path / "absent.toml")}, path)
+
+    assert settings.port == 9001
+
+
+def test_load_settings_empty_config_variable_reads_no_file() -> None:
+    assert load_settings({"OVERLORD_CONFIG": ""}) == Settings()
+
+
+def test_load_settings_environment_overrides_file(tmp_path: Path) -> None:
+    path = _toml(tmp_path, 'port = 9000\nhost = "192.0.2.10"\n')
+
+    settings = load_settings({"OVERLORD_CONFIG": str(path), "OVERLORD_PORT": "9100"})
+
+    assert (settings.host, settings.port) == ("192.0.2.10", 9100)
+
+
+def test_load_settings_flags_override_environment_and_none_flags_do_not(
+    tmp_path: Path,
+) -> None:
+    path = _toml(tmp_path, "port = 9000\nworkers = 4\nhttp_workers = 3\n")
+    environ = {
+        "OVERLORD_CONFIG": str(path),
+        "OVERLORD_PORT": "9100",
+        "OVERLORD_WORKERS": "5",
+    }
+
+    settings = load_settings(environ, port=9200, workers=None, http_workers=None)
+
+    assert (settings.port, settings.workers, settings.http_workers) == (9200, 5, 3)
+
+
+def test_load_settings_unrelated_variables_ignored() -> None:
+    environ = {"OVERLORD_TEST_BACKEND": "mariadb", "PORT": "1", "overlord_port": "2"}
+
+    assert load_settings(environ) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("PT30S", dt.timedelta(seconds=30), id="seconds"),
+        pytest.param("P1D", dt.timedelta(days=1), id="day"),
+        pytest.param("PT0.5S", dt.timedelta(milliseconds=500), id="fraction"),
+        pytest.param("PT1H30M", dt.timedelta(minutes=90), id="hours-minutes"),
+        pytest.param("P1W", dt.timedelta(weeks=1), id="week"),
+        pytest.param("PT0S", dt.timedelta(0), id="zero"),
+    ],
+)
+def test_load_settings_iso_period_parsed(
+    tmp_path: Path, text: str, expected: dt.timedelta
+) -> None:
+    from_env = load_settings({"OVERLORD_TASK_LEASE": text})
+    from_file = load_settings({}, _toml(tmp_path, f'task_lease = "{text}"\n'))
+
+    assert from_env.task_lease == from_file.task_lease == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("true", True, id="true"),
+        pytest.param("1", True, id="one"),
+        pytest.param("YES", True, id="yes-upper"),
+        pytest.param(" on ", True, id="on-spaced"),
+        pytest.param("false", False, id="false"),
+        pytest.param("0", False, id="zero"),
+        pytest.param("no", False, id="no"),
+        pytest.param("off", False, id="off"),
+    ],
+)
+def test_load_settings_boolean_words_parsed(text: str, expected: bool) -> None:
+    settings = load_settings({"OVERLORD_ELASTIC_PRODUCT_HEADER": text})
+
+    assert settings.elastic_product_header is expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "toml", "message"),
+    [
+        pytest.param(
+            {"OVERLORD_PORT": "http"},
+            "",
+            "port: invalid literal for int() with base 10: 'http'",
+            id="int-text",
+        ),
+        pytest.param(
+            {}, "port = true\n", "port: expected an integer, got True", id="int-bool"
+        ),
+        pytest.param({}, "host = 5\n", "host: expected a string, got 5", id="str-int"),
+        pytest.param(
+            {"OVERLORD_ELASTIC_PRODUCT_HEADER": "maybe"},
+            "",
+            "elastic_product_header: expected a boolean, got 'maybe'",
+            id="bool-word",
+        ),
+        pytest.param(
+            {"OVERLORD_TASK_LEASE": "30s"},
+            "",
+            'task_lease: Invalid format: "30s"',
+            id="period-garbage",
+        ),
+        pytest.param(
+            {"OVERLORD_TASK_LEASE": "-PT1S"},
+            "",
+            "task_lease: '-PT1S': must not be negative",
+            id="period-negative",
+        ),
+        pytest.param(
+            {},
+            'task_lease = "P1M"\n',
+            'task_lease: Period "P1M" has months or years: no fixed length',
+            id="period-month",
+        ),
+    ],
+)
+def test_load_settings_bad_value_raises_settings_error(
+    tmp_path: Path, environ: dict[str, str], toml: str, message: str
+) -> None:
+    file = _toml(tmp_path, toml) if toml else None
+
+    assert _error(environ, file) == f"invalid settings: {message}"
+
+
+def test_load_settings_many_bad_keys_all_listed_in_one_error(tmp_path: Path) -> None:
+    path = _toml(tmp_path, 'prot = 1\nhost = 5\nlog_levle = "DEBUG"\n')
+    environ = {
+        "OVERLORD_CONFIG": str(path),
+        "OVERLORD_DB_POOL_SIZE": "abc",
+        "OVERLORD_POLL_INTERVAL": "soon",
+        "OVERLORD_PORT": "9000",  # a good one among them
+    }
+
+    message = _error(environ, workers="many")
+
+    assert message == (
+        "invalid settings: "
+        f"{path}: unknown setting 'log_levle'; "
+        f"{path}: unknown setting 'prot'; "
+        "db_pool_size: invalid literal for int() with base 10: 'abc'; "
+        "host: expected a string, got 5; "
+        'poll_interval: Invalid format: "soon"; '
+        "workers: invalid literal for int() with base 10: 'many'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param("port = [\n", "Invalid value", id="syntax"),
+        pytest.param(None, "No such file or directory", id="missing"),
+    ],
+)
+def test_load_settings_unreadable_file_raises_settings_error(
+    tmp_path: Path, text: str | None, reason: str
+) -> None:
+    path = _toml(tmp_path, text) if text is not None else tmp_path / "absent.toml"
+
+    message = _error({"OVERLORD_CONFIG": str(path)})
+
+    assert message.startswith(f"cannot read {path}: ")
+    assert reason in message
+
+
+def test_load_settings_exported_environment_round_trips() -> None:
+    """``overlord serve`` hands its settings to its workers as OVERLORD_* text."""
+    settings = Settings(
+        database_url="mysql+pymysql://root:s3cret@127.0.0.1:3306/overlord",
+        port=9999,
+        http_threads=3,
+        task_lease=dt.timedelta(seconds=1, milliseconds=250),
+        poll_interval=dt.timedelta(milliseconds=50),
+        pending_segments_cleanup_buffer=dt.timedelta(days=2, hours=3),
+        elastic_product_header=True,
+        advertised_url="",
+    )
+    environ = {
+        env_name(field.name): setting_text(getattr(settings, field.name))
+        for field in setting_fields()
+    }
+
+    assert load_settings(environ) == settings
+
+
+def test_setting_text_each_type_spelled_as_variable() -> None:
+    assert setting_text(dt.timedelta(milliseconds=500)) == "PT0.5S"
+    assert setting_text(dt.timedelta(days=1)) == "P1D"
+    assert setting_text(True) == "true"
+    assert setting_text(False) == "false"
+    assert setting_text(8090) == "8090"
+
+
+def test_env_name_every_setting_unique_overlord_variable() -> None:
+    names = [env_name(field.name) for field in setting_fields()]
+
+    assert all(re.fullmatch(r"OVERLORD_[A-Z0-9_]+", name) for name in names), names
+    assert "OVERLORD_DATABASE_URL" in names
+    assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param(
+            "postgresql+psycopg://overlord:s3cret@db:5432/overlord",
+            "postgresql+psycopg://overlord:<masked>@db:5432/overlord",
+            id="postgresql",
+        ),
+        pytest.param(
+            "mysql+pymysql://root:p%40ss@127.0.0.1/overlord?charset=utf8mb4",
+            "mysql+pymysql://root:<masked>@127.0.0.1/overlord?charset=utf8mb4",
+            id="escaped-password-query",
+        ),
+        pytest.param(
+            "postgresql://pw:pw@host/db",
+            "postgresql://pw:<masked>@host/db",
+            id="password-equals-user",
+        ),
+        pytest.param(
+            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+            id="no-password",
+        ),
+        pytest.param(
+            "sqlite:///var/overlord.sqlite3",
+            "sqlite:///var/overlord.sqlite3",
+            id="sqlite",
+        ),
+    ],
+)
+def test_mask_url_password_hides_only_the_password(url: str, shown: str) -> None:
+    assert mask_url_password(url) == shown
+
+
+def test_load_settings_example_config_file_gives_defaults() -> None:
+    path = ROOT / "config" / "overlord.toml"
+
+    assert load_settings({"OVERLORD_CONFIG": str(path)}) == Settings()
