@@ -295,6 +295,11 @@ def get_workers() -> Response:
     return json_response(database().run(worker_service.list_workers))
 
 
+@bp.get("/totalWorkerCapacity")
+def get_total_worker_capacity() -> Response:
+    return json_response(database().run(worker_service.total_worker_capacity))
+
+
 @bp.get("/leader")
 def get_leader() -> Response:
     # A bare string body, not JSON-quoted, as Druid's resource returns it.

@@ -13,11 +13,12 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from overlord import tasktypes
 from overlord.db import Database
-from overlord.errors import ActionFailed
+from overlord.errors import ActionFailed, DatabaseBusy
 from overlord.states import TaskState
 from overlord.store import execution as execution_store
 from overlord.store import reports as report_store
@@ -83,14 +84,21 @@ class ExecutionContext:
         if not force and time.monotonic() - self._last_flush < LOG_FLUSH_SECONDS:
             return
         content = b"".join(self._buffer)
-        self._buffer.clear()
         self._last_flush = time.monotonic()
-        self.database.run(
-            lambda session: report_store.append_log(
-                session, self.task_id, content, utcnow()
-            ),
-            write=True,
-        )
+        try:
+            self.database.run(
+                lambda session: report_store.append_log(
+                    session, self.task_id, content, utcnow()
+                ),
+                write=True,
+            )
+        except (DBAPIError, DatabaseBusy) as error:
+            if force:
+                raise
+            # The store is unreachable for now: keep the lines for the next flush.
+            log.warning("task log not written yet: %s", error)
+            return
+        self._buffer.clear()
 
     def write_report(self, report: JsonObject) -> None:
         text = json.dumps(report, separators=(",", ":"), ensure_ascii=False)

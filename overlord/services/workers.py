@@ -50,3 +50,18 @@ def _ip_of(host: str) -> str:
         return socket.gethostbyname(host)
     except OSError:
         return host
+
+
+def total_worker_capacity(session: Session) -> dict[str, int]:
+    """``GET /totalWorkerCapacity``: the live workers' slots (no autoscaler: the
+    maximum is the current capacity)."""
+    workers = execution_store.list_workers(session)
+    capacity = sum(worker.capacity for worker in workers)
+    used = sum(
+        len(rows) for rows in execution_store.running_tasks_by_worker(session).values()
+    )
+    return {
+        "currentClusterCapacity": capacity,
+        "maximumCapacityWithAutoScale": capacity,
+        "usedClusterCapacity": used,
+    }

@@ -13,10 +13,16 @@ import logging
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
 
 from overlord.config import Settings
 from overlord.db import Database
+from overlord.errors import DatabaseBusy
 from overlord.processes import die_with_parent
 from overlord.services import actions
 from overlord.services.execution import (
@@ -27,9 +33,27 @@ from overlord.services.execution import (
 )
 from overlord.timeutil import utcnow
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 # Exit codes the worker reads.
 EXIT_FINISHED = 0
 EXIT_TASK_GONE = 3
+
+
+def _patiently(step: Callable[[], T], deadline: float) -> T:
+    """Run a step, retrying with backoff while the store is unreachable, until the
+    deadline; then the error stands (the worker fails the task)."""
+    delay = 0.2
+    while True:
+        try:
+            return step()
+        except (DBAPIError, DatabaseBusy) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("store unreachable (%s); retrying in %.1fs", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _prepare(settings: Settings) -> threading.Event:
@@ -81,8 +105,12 @@ def _run_task(
     worker_id: str,
     started: dt.datetime,
 ) -> None:
+    deadline = time.monotonic() + settings.task_lease.total_seconds()
     try:
-        loaded = database.run(lambda session: load_task(session, task_id))
+        loaded = _patiently(
+            lambda: database.run(lambda session: load_task(session, task_id)),
+            deadline,
+        )
         if loaded is None:
             sys.exit(EXIT_TASK_GONE)
         type_name, payload = loaded
@@ -97,17 +125,23 @@ def _run_task(
         )
         result = run_task_code(context, type_name)
         context.log(f"Task finished with status[{result.status.value}]")
-        context.flush_logs(force=True)
-        database.run(
-            lambda session: finish_task(
-                session,
-                task_id=task_id,
-                worker_id=worker_id,
-                result=result,
-                started=started,
-                now=utcnow(),
+        # The final writes wait out a database outage (up to a lease): the worker
+        # keeps renewing the lease meanwhile, so the task is not declared lost.
+        deadline = time.monotonic() + settings.task_lease.total_seconds()
+        _patiently(lambda: context.flush_logs(force=True), deadline)
+        _patiently(
+            lambda: database.run(
+                lambda session: finish_task(
+                    session,
+                    task_id=task_id,
+                    worker_id=worker_id,
+                    result=result,
+                    started=started,
+                    now=utcnow(),
+                ),
+                write=True,
             ),
-            write=True,
+            deadline,
         )
     finally:
         database.dispose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -167,3 +169,59 @@ def test_workers_endpoint_lists_live_workers_and_their_tasks(
     location = status(client, task_id)["location"]
     assert (location["port"], location["tlsPort"]) == (8091, -1)
     time.sleep(0)  # the worker is killed by the fixture
+
+
+def test_total_worker_capacity_counts_live_slots_and_running_tasks(
+    client: FlaskClient, processes: Processes
+) -> None:
+    processes.worker(2)
+    processes.worker(3)
+    wait_for(lambda: len(client.get(f"{BASE}/workers").json) == 2, 30)
+    task_id = submit(client, {"type": "noop", "runTime": 60000})
+    wait_for(lambda: status(client, task_id)["runnerStatusCode"] == "RUNNING", 30)
+
+    response = client.get(f"{BASE}/totalWorkerCapacity")
+
+    assert response.json == {
+        "currentClusterCapacity": 5,
+        "maximumCapacityWithAutoScale": 5,
+        "usedClusterCapacity": 1,
+    }
+
+
+def test_task_that_ignores_its_stop_signal_is_killed_after_the_grace(
+    client: FlaskClient, processes: Processes, db: Database
+) -> None:
+    processes.worker(1, OVERLORD_TASK_SHUTDOWN_GRACE="PT1S")
+    task_id = submit(client, {"type": "noop", "runTime": 60000})
+    wait_for(lambda: status(client, task_id)["runnerStatusCode"] == "RUNNING", 30)
+    pid = wait_for(lambda: _task_process(processes, task_id), 10)
+    os.kill(pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
+
+    client.post(f"{BASE}/task/{task_id}/shutdown")
+
+    wait_for(lambda: not _alive(pid), 6)  # 1 s grace, 3x slack and the poll
+    final = status(client, task_id)
+    assert (final["statusCode"], final["errorMsg"]) == (
+        "FAILED",
+        "Shutdown request from user",
+    )
+    assert "Task finished" not in client.get(f"{BASE}/task/{task_id}/log").get_data(
+        as_text=True
+    )
+
+
+def _task_process(processes: Processes, task_id: str) -> int | None:
+    """The pid of the process running the task, as its worker logs it."""
+    found = re.search(
+        rf"task {re.escape(task_id)} started in process (\d+)", processes.logs()
+    )
+    return int(found.group(1)) if found else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
