@@ -46,6 +46,7 @@ WORKER_STOPPED = (
     "See overlord and worker logs for more details."
 )
 SHUTDOWN_POLL_SECONDS = 0.25
+MAX_SPARES = 4
 SQLITE_CHANGE_POLL_SECONDS = 0.01
 FORKSERVER_PRELOAD = [
     "overlord.worker.child",
@@ -100,7 +101,8 @@ class Worker:
         self.timers = Timers()
         self.backoff = 0.0
         self._listener: Any = None
-        self._spare: tuple[Any, Any] | None = None
+        self._spares: list[tuple[Any, Any]] = []
+        self._spare_deaths = False
         self._data_version: sqlite3.Connection | None = None
         self._context = multiprocessing.get_context("forkserver")
         # Task processes fork from a server that already imported what they need,
@@ -115,12 +117,12 @@ class Worker:
     def run(self) -> None:
         log.info("worker %s starting with %d slot(s)", self.worker_id, self.capacity)
         self._with_retry(self._register)
-        self._prepare_spare()
+        self._prepare_spares()
         drain_started: float | None = None
         try:
             while True:
                 if self.draining.is_set():
-                    self._drop_spare()
+                    self._drop_spares()
                     if drain_started is None:
                         drain_started = time.monotonic()
                         log.info(
@@ -215,8 +217,8 @@ class Worker:
             self._start(found.task_id, started)
 
     def _start(self, task_id: str, started: Any) -> None:
-        spare, self._spare = self._spare, None
-        if spare is not None and spare[0].is_alive():
+        spare = self._take_spare()
+        if spare is not None:
             process, assignments = spare
             assignments.send((task_id, self.worker_id, started))
             assignments.close()
@@ -229,37 +231,56 @@ class Worker:
             process.start()
         self.slots[task_id] = Slot(task_id, process, started)
         log.info("task %s started in process %s", task_id, process.pid)
-        self._prepare_spare()
+        self._prepare_spares()
 
-    def _prepare_spare(self) -> None:
-        """Keep one warm task process ready (connected to the store), so the next
-        claimed task skips process start-up and the driver's first connect."""
-        if self.capacity == 0 or self.draining.is_set():
-            return
-        if self._spare is not None and self._spare[0].is_alive():
-            return
-        if not self.timers.due("spare", 1.0) and self._spare is not None:
-            return  # a spare that keeps dying must not respawn in a tight loop
-        reader, writer = self._context.Pipe(duplex=False)
-        process = self._context.Process(
-            target=run_spare, args=(self.settings, reader), name="overlord-task-spare"
-        )
-        process.start()
-        reader.close()
-        self._spare = (process, writer)
-
-    def _drop_spare(self) -> None:
-        if self._spare is None:
-            return
-        process, writer = self._spare
-        self._spare = None
-        with contextlib.suppress(OSError, ValueError):
-            writer.send(None)
+    def _take_spare(self) -> tuple[Any, Any] | None:
+        while self._spares:
+            process, writer = self._spares.pop(0)
+            if process.is_alive():
+                self._spare_deaths = False
+                return process, writer
+            self._spare_deaths = True
             writer.close()
-        process.join(2)
-        if process.is_alive():
-            process.kill()
+            process.join(0)
+        return None
+
+    def _prepare_spares(self) -> None:
+        """Keep warm task processes ready (connected to the store), one per free
+        slot up to MAX_SPARES, so claimed tasks skip process start-up and the
+        driver's first connect."""
+        if self.draining.is_set():
+            return
+        alive = [spare for spare in self._spares if spare[0].is_alive()]
+        if len(alive) < len(self._spares):
+            self._spare_deaths = True
+        self._spares = alive
+        wanted = min(self.capacity - len(self.slots), MAX_SPARES)
+        if len(self._spares) >= wanted:
+            return
+        if self._spare_deaths and not self.timers.due("spare", 1.0):
+            return  # spares that keep dying must not respawn in a tight loop
+        while len(self._spares) < wanted:
+            reader, writer = self._context.Pipe(duplex=False)
+            process = self._context.Process(
+                target=run_spare,
+                args=(self.settings, reader),
+                name="overlord-task-spare",
+            )
+            process.start()
+            reader.close()
+            self._spares.append((process, writer))
+
+    def _drop_spares(self) -> None:
+        spares, self._spares = self._spares, []
+        for _process, writer in spares:
+            with contextlib.suppress(OSError, ValueError):
+                writer.send(None)
+                writer.close()
+        for process, _ in spares:
             process.join(2)
+            if process.is_alive():
+                process.kill()
+                process.join(2)
 
     def _renew(self, session: Any) -> None:
         db_now = database_now(session)
@@ -460,7 +481,7 @@ class Worker:
                 delay = min(delay * 2, 5.0)
 
     def _close(self) -> None:
-        self._drop_spare()
+        self._drop_spares()
         if self._data_version is not None:
             self._data_version.close()
         self._close_listener()
