@@ -61,5 +61,8 @@ def prepare_worker_forks() -> None:
 
 
 def create() -> Flask:
-    die_with_parent()
+    # SIGKILL, not SIGTERM: granian's worker turns SIGTERM into a graceful stop that
+    # can wait on open keep-alive connections, and an orphaned worker would go on
+    # serving. A SIGKILLed serve has no requests left to drain.
+    die_with_parent(signal.SIGKILL)
     return create_app()

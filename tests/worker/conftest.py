@@ -72,10 +72,11 @@ class Processes:
         return "\n".join(parts)
 
     def kill_all(self) -> None:
+        # Kill each process group even when its leader already exited: a child
+        # that outlived it (the bug this would otherwise hide) goes too.
         for process in self.started:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
 
 

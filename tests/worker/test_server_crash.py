@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 from flask.testing import FlaskClient
 
+from tests.processes import group_members
 from tests.worker.conftest import Processes, status, wait_for
 
 
@@ -80,6 +81,8 @@ def test_sigkill_serve_mid_submit_burst_keeps_every_acknowledged_task(
     wait_for(lambda: len(acknowledged) >= 20, 30, interval=0.01)
     os.kill(serve.pid, signal.SIGKILL)
     serve.wait(10)
+    # Its HTTP workers and embedded worker die with it (PR_SET_PDEATHSIG).
+    wait_for(lambda: not group_members(serve.pid), 10, describe=processes.logs)
     stop.set()
     for thread in threads:
         thread.join(10)
