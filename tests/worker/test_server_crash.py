@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,20 +12,14 @@ from pathlib import Path
 import requests
 from flask.testing import FlaskClient
 
-from tests.processes import group_members
+from tests.processes import free_port, group_members
 from tests.worker.conftest import Processes, status, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_sigkill_serve_mid_submit_burst_keeps_every_acknowledged_task(
     client: FlaskClient, processes: Processes, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
     serve = subprocess.Popen(
         [
