@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from overlord.store.models import AuditEntry
@@ -29,15 +30,19 @@ def insert_audit(
     info: AuditInfo,
     now: dt.datetime,
 ) -> None:
-    session.add(
-        AuditEntry(
-            audit_key=key,
-            type=kind,
-            author=info.author,
-            comment=(info.comment or "")[:2048] or None,
-            identity=info.identity,
-            ip=info.ip,
-            created_date=now,
-            payload=payload,
-        )
+    session.connection().execute(
+        _INSERT_AUDIT,
+        {
+            "audit_key": key,
+            "type": kind,
+            "author": info.author,
+            "comment": (info.comment or "")[:2048] or None,
+            "identity": info.identity,
+            "ip": info.ip,
+            "created_date": now,
+            "payload": payload,
+        },
     )
+
+
+_INSERT_AUDIT = insert(AuditEntry)

@@ -9,7 +9,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, bindparam, delete, false, func, select, true, update
+from sqlalchemy import (
+    Row,
+    Select,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,33 +73,34 @@ def insert_task(session: Session, new: NewTask) -> int:
         TaskAlreadyExists: a task with that id is already stored (the unique key
             decides, so concurrent submits of one id store exactly one row).
     """
-    row = Task(
-        task_id=new.task_id,
-        type=new.type,
-        group_id=new.group_id,
-        datasource=new.datasource,
-        created_at=new.created_at,
-        queue_inserted_at=None,
-        status=TaskState.RUNNING,
-        runner_status=new.runner_status,
-        duration_ms=-1,
-        error_msg=None,
-        location_host=None,
-        location_port=-1,
-        location_tls_port=-1,
-        payload=new.payload,
-        priority=new.priority,
-        active=True,
-        parent_task_id=new.parent_task_id,
-        request_headers=new.request_headers,
-    )
+    values = {
+        "task_id": new.task_id,
+        "type": new.type,
+        "group_id": new.group_id,
+        "datasource": new.datasource,
+        "created_at": new.created_at,
+        "queue_inserted_at": None,
+        "status": TaskState.RUNNING,
+        "runner_status": new.runner_status,
+        "duration_ms": -1,
+        "error_msg": None,
+        "location_host": None,
+        "location_port": -1,
+        "location_tls_port": -1,
+        "payload": new.payload,
+        "priority": new.priority,
+        "active": True,
+        "parent_task_id": new.parent_task_id,
+        "request_headers": new.request_headers,
+    }
+    # A Core INSERT … RETURNING inside a savepoint: no unit-of-work bookkeeping on
+    # the hot submit path, and a duplicate id leaves the transaction usable.
     try:
         with session.begin_nested():
-            session.add(row)
-            session.flush()
+            surrogate = session.connection().execute(_INSERT_TASK, values).scalar_one()
     except IntegrityError as error:
         raise TaskAlreadyExists(new.task_id) from error
-    return row.id
+    return int(surrogate)
 
 
 def get_task(session: Session, task_id: str) -> Task | None:
@@ -101,6 +113,7 @@ def get_task(session: Session, task_id: str) -> Task | None:
 # connection without the ORM's per-statement machinery.
 _SUMMARY_BY_ID = select(*SUMMARY_COLUMNS).where(Task.task_id == bindparam("task_id"))
 _EXISTS_BY_ID = select(Task.id).where(Task.task_id == bindparam("task_id"))
+_INSERT_TASK = insert(Task).returning(Task.id)
 
 
 def get_task_summary(session: Session, task_id: str) -> Any:
