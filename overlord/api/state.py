@@ -6,7 +6,7 @@ from flask import current_app, request
 
 from overlord.config import Settings
 from overlord.db import Database
-from overlord.store.audit import AuditInfo
+from overlord.services.audit import AuditInfo
 
 EXTENSION = "overlord"
 
