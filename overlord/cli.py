@@ -1,4 +1,7 @@
-"""The ``overlord`` command: ``serve``, ``db upgrade|downgrade|current|check``.
+"""The ``overlord`` command: ``serve``, ``worker``, ``db upgrade|downgrade|current|check``.
+
+serve's embedded-worker supervisor lives in ``overlord.worker.supervisor``, its HTTP
+server launcher in ``overlord.server``.
 
 Settings: defaults → ``OVERLORD_CONFIG`` TOML → ``OVERLORD_*`` → these flags.
 """
@@ -8,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,9 @@ def serve(
                 err=True,
             )
             sys.exit(1)
+    from overlord.server import run_http_server
+    from overlord.worker.supervisor import EmbeddedWorker
+
     _export_settings(settings)
     supervisor = EmbeddedWorker(settings)
     supervisor.start()
@@ -218,58 +222,6 @@ def serve(
         run_http_server(settings)
     finally:
         supervisor.stop()
-
-
-class EmbeddedWorker:
-    """serve's one supervised child: the task slots (``--workers``) and the periodic
-    duties, whatever the HTTP concurrency. Restarted if it dies; stopped (drained)
-    when serve stops; dies with a SIGKILLed serve (PR_SET_PDEATHSIG)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.process: subprocess.Popen[bytes] | None = None
-        self.stopping = threading.Event()
-        self.watcher = threading.Thread(target=self._watch, daemon=True)
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "overlord",
-                "worker",
-                "--capacity",
-                str(self.settings.workers),
-                "--port",
-                str(self.settings.port),
-                "--die-with-parent",
-            ]
-        )
-
-    def start(self) -> None:
-        self.process = self._spawn()
-        self.watcher.start()
-
-    def _watch(self) -> None:
-        while not self.stopping.wait(1.0):
-            if self.process is not None and self.process.poll() is not None:
-                logging.getLogger(__name__).error(
-                    "embedded worker exited with %s; restarting",
-                    self.process.returncode,
-                )
-                self.process = self._spawn()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        grace = self.settings.worker_shutdown_grace + self.settings.task_shutdown_grace
-        try:
-            self.process.wait(grace.total_seconds() + 5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @main.command()
@@ -323,25 +275,3 @@ def worker(
     runner = Worker(settings, capacity, run_duties=duties, port=port)
     runner.install_signal_handlers()
     runner.run()
-
-
-def run_http_server(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    from overlord.wsgi import prepare_worker_forks
-
-    prepare_worker_forks()
-    server = Granian(
-        "overlord.wsgi:create",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.WSGI,
-        workers=settings.http_workers,
-        # Waiting _tasks calls hold a thread each (at most opensearch_max_waits per
-        # process): they get threads of their own beside Druid's polls.
-        blocking_threads=settings.http_threads + settings.opensearch_max_waits,
-        log_access=False,
-    )
-    server.serve()
