@@ -31,6 +31,7 @@ from overlord.schemas.druid import (
     task_status_plus_schema,
     task_status_schema,
 )
+from overlord.schemas.locked_intervals import load_min_task_priority
 from overlord.services import actions as action_service
 from overlord.services import locks as lock_service
 from overlord.services import segments as segment_service
@@ -409,3 +410,27 @@ def _int_or_404(name: str, text: str) -> int:
         raise NotFound(
             f"Invalid value for query parameter [{name}]: [{text}] is not a number"
         ) from None
+
+
+@bp.post("/lockedIntervals")
+def post_locked_intervals_v1() -> Response:
+    """The deprecated v1 query, still served by Druid up to 30 (removed in
+    ``OverlordResource@32747cd``): ``{"<ds>": <minTaskPriority>}`` → the same answer
+    as v2 for one policy per datasource with that priority and no context.
+    """
+    document = read_json_body(request, allow_empty=True)
+    if document is NO_BODY or document is None or document == {}:
+        # A String entity on a JSON-producing method: bare text, not JSON-quoted.
+        raise TextInvalidInput("No Datasource provided")
+    try:
+        minimum = load_min_task_priority(document)
+    except ValidationError as error:
+        raise InvalidInput(" ".join(error.messages)) from error
+    policies = [
+        LockFilterPolicy(datasource=datasource, priority=priority)
+        for datasource, priority in minimum.items()
+    ]
+    result = database().run(
+        lambda session: lock_service.locked_intervals(session, policies)
+    )
+    return json_response(result)
