@@ -184,12 +184,13 @@ def _segment_insert(
 ) -> Json:
     segments = _segments_of(action)
     _check_covered(session, identity[0], segments)
+    inserted = []
     for segment in segments:
         interval = _interval(segment.get("interval"))
         segment_id = segment_id_of(segment)
         document = {key: value for key, value in segment.items() if key != "identifier"}
         document["identifier"] = segment_id
-        segment_store.insert_segment_if_absent(
+        if segment_store.insert_segment_if_absent(
             session,
             segment_id=segment_id,
             datasource=str(segment.get("dataSource")),
@@ -197,8 +198,12 @@ def _segment_insert(
             version=str(segment.get("version")),
             payload=json.dumps(document, separators=(",", ":")),
             now=now,
-        )
-    return {"segments": segments, "success": True}
+        ):
+            inserted.append(segment)
+    # Druid's IndexerSQLMetadataStorageCoordinator skips ids already in
+    # druid_segments and answers with the segments it inserted: a retried publish
+    # (RemoteTaskActionClient retries every 5xx) succeeds with "segments": [].
+    return {"segments": inserted, "success": True}
 
 
 def _segment_allocate(

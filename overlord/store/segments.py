@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, delete, or_, select, true
+from sqlalchemy import and_, delete, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -84,26 +84,35 @@ def insert_segment_if_absent(
     payload: str,
     now: dt.datetime,
 ) -> bool:
-    """Publish a segment once: a retried insert of the same id is a no-op."""
-    if session.get(Segment, segment_id) is not None:
+    """Publish a segment once; False when its id is already published.
+
+    An ``INSERT`` inside a savepoint, the primary key deciding: a retried publish
+    and a concurrent publish of the same id (peons retry every 5xx, spec §1.15.1)
+    both end with one row, and the duplicate leaves the transaction usable. A
+    read-then-insert would race: both readers see no row, the second insert fails.
+    """
+    values = {
+        "id": segment_id,
+        "dataSource": datasource,
+        "created_date": now,
+        "start": interval.start,
+        "end": interval.end,
+        "partitioned": True,
+        "version": version,
+        "used": True,
+        "payload": payload,
+        "used_status_last_updated": now,
+        "upgraded_from_segment_id": None,
+    }
+    try:
+        with session.begin_nested():
+            session.connection().execute(_INSERT_SEGMENT, values)
+    except IntegrityError:
         return False
-    session.add(
-        Segment(
-            id=segment_id,
-            dataSource=datasource,
-            created_date=now,
-            start=interval.start,
-            end=interval.end,
-            partitioned=True,
-            version=version,
-            used=True,
-            payload=payload,
-            used_status_last_updated=now,
-            upgraded_from_segment_id=None,
-        )
-    )
-    session.flush()
     return True
+
+
+_INSERT_SEGMENT = insert(Segment)
 
 
 def used_segments_overlapping(
