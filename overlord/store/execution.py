@@ -264,7 +264,15 @@ def remove_silent_workers(session: Session, before: dt.datetime) -> int:
 
 
 def list_workers(session: Session) -> list[Worker]:
-    return list(session.scalars(select(Worker).order_by(Worker.started_at, Worker.id)))
+    """Workers with task slots. Duties-only processes register no row; the filter
+    also hides capacity-0 rows older versions wrote, until their lease ends."""
+    return list(
+        session.scalars(
+            select(Worker)
+            .where(Worker.capacity > 0)
+            .order_by(Worker.started_at, Worker.id)
+        )
+    )
 
 
 def running_tasks_by_worker(session: Session) -> dict[str, list[Any]]:

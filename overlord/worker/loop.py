@@ -116,7 +116,8 @@ class Worker:
 
     def run(self) -> None:
         log.info("worker %s starting with %d slot(s)", self.worker_id, self.capacity)
-        self._with_retry(self._register)
+        if self.capacity > 0:
+            self._with_retry(lambda: self.database.run(self._register, write=True))
         self._prepare_spares()
         drain_started: float | None = None
         try:
@@ -169,26 +170,26 @@ class Worker:
             time.sleep(self.backoff)
 
     # -- work -----------------------------------------------------------------
-    def _register(self) -> None:
-        def register(session: Any) -> None:
-            now = database_now(session)
-            execution_store.register_worker(
-                session,
-                WorkerRow(
-                    id=self.worker_id,
-                    host=self.host,
-                    port=self.port,
-                    capacity=self.capacity,
-                    version=__version__,
-                    category="_default_worker_category",
-                    enabled=True,
-                    started_at=now,
-                    last_heartbeat_at=now,
-                    last_completed_task_at=None,
-                ),
-            )
-
-        self.database.run(register, write=True)
+    def _register(self, session: Any) -> None:
+        """Write this worker's row. Only a worker with task slots has one:
+        ``/workers`` lists task slots (Druid's ImmutableWorkerInfo), and a
+        duties-only process (capacity 0) offers none."""
+        now = database_now(session)
+        execution_store.register_worker(
+            session,
+            WorkerRow(
+                id=self.worker_id,
+                host=self.host,
+                port=self.port,
+                capacity=self.capacity,
+                version=__version__,
+                category="_default_worker_category",
+                enabled=True,
+                started_at=now,
+                last_heartbeat_at=now,
+                last_completed_task_at=None,
+            ),
+        )
 
     def _schedule_and_claim(self) -> None:
         self.database.run(
@@ -287,8 +288,19 @@ class Worker:
         execution_store.renew_leases(
             session, self.worker_id, list(self.slots), db_now + self.settings.task_lease
         )
-        if not execution_store.heartbeat_worker(session, self.worker_id, db_now):
-            self._register()
+        if self.capacity > 0 and not execution_store.heartbeat_worker(
+            session, self.worker_id, db_now
+        ):
+            # The row is gone while this worker lives: it stalled (SIGSTOP, a frozen
+            # VM) past two leases and a duty took it for dead, failing the tasks
+            # whose lease ran out (Druid's lost-worker rule; _watch_shutdowns stops
+            # their processes). Register again in this same transaction: a second
+            # write transaction opened here would wait on this one's lock (SQLite's
+            # single writer) until both fail, and the leases would never be renewed.
+            log.warning(
+                "worker %s was removed while alive: registering again", self.worker_id
+            )
+            self._register(session)
 
     def _watch_shutdowns(self) -> None:
         stopped = self.database.run(
