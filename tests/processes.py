@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -48,17 +49,35 @@ def free_port() -> int:
     return port
 
 
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float,
+    *,
+    interval: float = 0.05,
+    describe: Callable[[], str] | None = None,
+) -> Any:
+    """Poll until ``predicate`` returns a truthy value and return it; fail after
+    ``timeout`` s, saying what ``describe`` reports about the state then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            detail = f"\n{describe()}" if describe else ""
+            raise AssertionError(f"condition not met within {timeout}s{detail}")
+        time.sleep(interval)
+
+
 def wait_until(
     predicate: Callable[[], bool], timeout: float, interval: float = 0.05
 ) -> bool:
     """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
+    try:
+        wait_for(predicate, timeout, interval=interval)
+    except AssertionError:
+        return False
+    return True
 
 
 def is_running(pid: int) -> bool:

@@ -3,16 +3,13 @@ createdTimeInterval quirk, runner fields, query budget and streaming."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
 
 from overlord.app import create_app
 from overlord.config import Settings
@@ -20,6 +17,7 @@ from overlord.db import Database
 from overlord.states import RunnerState, TaskState
 from overlord.timeutil import utcnow
 from tests.factories import make_complete_task, make_task, make_tasks
+from tests.statements import data_queries, record_statements
 
 BASE = "/druid/indexer/v1"
 EPOCH_TEXT = "1970-01-01T00:00:00.000Z"
@@ -57,25 +55,6 @@ def status_plus(
         "dataSource": datasource,
         "errorMsg": error,
     }
-
-
-@contextlib.contextmanager
-def record_statements(engine: Engine) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (Warehouse's QueryRecorder)."""
-    statements: list[str] = []
-
-    def before_cursor_execute(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", before_cursor_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before_cursor_execute)
-
-
-def data_queries(statements: list[str]) -> list[str]:
-    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
 
 
 @pytest.fixture

@@ -4,17 +4,15 @@ OpenSearch API specification, waits and cancels."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 
 from overlord.db import Database
 from overlord.states import RunnerState, TaskState
@@ -22,6 +20,7 @@ from overlord.store.models import Task
 from overlord.timeutil import utcnow
 from tests.factories import make_complete_task, make_task, make_tasks
 from tests.opensearch_spec import assert_valid
+from tests.statements import record_statements
 
 CREATED = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
 CREATED_MS = 1767323045678
@@ -376,20 +375,6 @@ def test_list_of_many_tasks_runs_a_fixed_number_of_queries(
     assert len(body["tasks"]) == 2  # t0 with 299 children, and the list task
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) <= 2, selects
-
-
-@contextlib.contextmanager
-def record_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before_cursor_execute(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", before_cursor_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before_cursor_execute)
 
 
 def test_list_task_ids_are_unique_and_above_stored_ids(

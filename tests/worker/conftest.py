@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
+from tests.processes import wait_for
+
+__all__ = ["BASE", "FAST", "Processes", "status", "submit", "wait_for"]
 
 BASE = "/druid/indexer/v1"
 FAST = {
@@ -99,23 +102,3 @@ def status(client: FlaskClient, task_id: str) -> dict[str, Any]:
     body = client.get(f"{BASE}/task/{task_id}/status").json
     assert body is not None
     return dict(body["status"])
-
-
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float,
-    *,
-    interval: float = 0.05,
-    describe: Callable[[], str] | None = None,
-) -> Any:
-    """Poll until ``predicate`` returns a truthy value; fail after ``timeout`` s,
-    saying what ``describe`` reports about the state then."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            detail = f"\n{describe()}" if describe else ""
-            raise AssertionError(f"condition not met within {timeout}s{detail}")
-        time.sleep(interval)
