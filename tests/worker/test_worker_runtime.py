@@ -130,7 +130,10 @@ def test_lock_blocked_task_waits_then_runs_when_blocker_is_shut_down(
         client,
         {"type": "kill", "dataSource": "wiki", "interval": "2024-01-01/2024-01-03"},
     )
-    time.sleep(1.0)
+    # A task submitted after the kill and needing no lock runs to SUCCESS: the
+    # scheduler has passed over the kill meanwhile, which must still be WAITING.
+    later = submit(client, {"type": "noop", "dataSource": "elsewhere", "runTime": 1})
+    wait_for(lambda: status(client, later)["statusCode"] == "SUCCESS", 30)
     assert status(client, kill)["runnerStatusCode"] == "WAITING"
 
     client.post(f"{BASE}/task/{holder}/shutdown")
