@@ -46,13 +46,20 @@ bp = Blueprint("druid", __name__, url_prefix="/druid/indexer/v1")
 
 @bp.post("/task")
 def submit_task() -> Response:
+    # Kept (cached) so the stored payload keeps every number as written.
+    posted = request.get_data(cache=True)
     document = read_json_body(request)
     opaque_id = request.headers.get("X-Opaque-Id")
     headers = {"X-Opaque-Id": opaque_id} if opaque_id is not None else None
     info = audit_info()
     submission = database().run(
         lambda session: task_service.submit_task(
-            session, document, now=utcnow(), audit=info, request_headers=headers
+            session,
+            document,
+            now=utcnow(),
+            audit=info,
+            request_headers=headers,
+            posted_text=posted.decode("utf-8"),
         ),
         write=True,
     )

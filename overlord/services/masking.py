@@ -8,7 +8,6 @@ providers that hold no secret (``environment``, ``mapString``…) are kept.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 REDACTED_DEFAULT_PROVIDER: dict[str, Any] = {"type": "default", "password": None}
@@ -37,11 +36,7 @@ def _mask(document: Any) -> Any:
     return document
 
 
-def mask_passwords(payload: str) -> str:
-    """The payload text with every password masked; unchanged text when the payload
-    names no password (the common case keeps its exact bytes)."""
-    if "assword" not in payload:
-        return payload
-    return json.dumps(
-        _mask(json.loads(payload)), separators=(",", ":"), ensure_ascii=False
-    )
+def mask_document(document: Any) -> Any:
+    """A parsed payload with every password masked (a new object; numbers and
+    other values are passed through as they are, ``RawNumber`` included)."""
+    return _mask(document)

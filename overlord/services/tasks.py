@@ -21,7 +21,7 @@ from overlord.errors import (
     TaskNotFound,
 )
 from overlord.services.ids import MAX_ID_LENGTH, validate_id
-from overlord.services.masking import mask_passwords
+from overlord.services.payload import loads_exact, payload_for_read, stored_payload
 from overlord.services.views import (
     TaskStatus,
     TaskStatusPlus,
@@ -70,8 +70,13 @@ def submit_task(
     now: dt.datetime,
     audit: AuditInfo,
     request_headers: dict[str, str] | None = None,
+    posted_text: str | None = None,
 ) -> Submission:
     """Validate a posted task as Druid does, then store it active and WAITING.
+
+    The stored payload is the posted object with Druid's additions (``groupId``,
+    ``resource``, ``TaskQueue``'s context keys; see ``services.payload``), built from
+    ``posted_text`` when given so that every number keeps its written form.
 
     Raises:
         InvalidTaskSpec: not an object, missing or unknown type, bad fields, an
@@ -98,10 +103,12 @@ def submit_task(
     if context is not None and not isinstance(context, dict):
         raise InvalidTaskSpec("context must be a JSON object")
 
+    exact = loads_exact(posted_text) if posted_text is not None else document
     explicit_id = document.get("id")
     if explicit_id is None:
         task_id = task_type.make_id(document, now)
         document = _with_id(document, task_id)
+        exact = _with_id(exact, task_id)
     elif isinstance(explicit_id, str):
         task_id = explicit_id
     else:
@@ -122,7 +129,9 @@ def submit_task(
         groupId=group_id,
         supervisorTaskId=parent if isinstance(parent, str) else None,
     )
-    payload = dump_json(document)
+    payload = stored_payload(
+        exact, type_name=type_name, task_id=task_id, group_id=group_id
+    )
     surrogate_id = task_store.insert_task(
         session,
         task_store.NewTask(
@@ -165,7 +174,10 @@ def _check_column_lengths(**values: str | None) -> None:
 
 
 def _with_id(document: dict[str, Any], task_id: str) -> dict[str, Any]:
-    """The posted object with ``id`` after ``type``, where Druid's Jackson puts it."""
+    """The posted object with ``id`` after ``type``, where Druid's Jackson puts it;
+    a posted ``"id": null`` is replaced where it stands."""
+    if "id" in document:
+        return {**document, "id": task_id}
     result: dict[str, Any] = {}
     for key, value in document.items():
         result[key] = value
@@ -203,7 +215,8 @@ def require_task(session: Session, task_id: str) -> None:
 
 
 def get_task_payload(session: Session, task_id: str) -> str:
-    """The stored payload as JSON text, password fields masked.
+    """The payload as Druid serialises the task (``services.payload``): the stored
+    text with Druid's additions where an older row lacks them, password fields masked.
 
     Raises:
         TaskNotFound: no such task.
@@ -212,7 +225,9 @@ def get_task_payload(session: Session, task_id: str) -> str:
     task = task_store.get_task(session, task_id)
     if task is None:
         raise TaskNotFound(task_id)
-    return mask_passwords(task.payload)
+    return payload_for_read(
+        task.payload, type_name=task.type, task_id=task.task_id, group_id=task.group_id
+    )
 
 
 def get_task_status(session: Session, task_id: str) -> TaskStatusPlus:

@@ -377,7 +377,16 @@ def test_submit_duplicate_id_returns_400_entry_already_exists(
     assert _stored(db) == after_first
     assert client.get(f"{BASE}/task/dup").json == {
         "task": "dup",
-        "payload": {"type": "noop", "id": "dup"},
+        "payload": {
+            "type": "noop",
+            "id": "dup",
+            "groupId": "dup",
+            "context": {
+                "forceTimeChunkLock": True,
+                "useLineageBasedSegmentAllocation": True,
+            },
+            "resource": {"availabilityGroup": "dup", "requiredCapacity": 1},
+        },
     }
 
 

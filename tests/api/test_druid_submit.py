@@ -35,6 +35,26 @@ def _dumps(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
+# What Druid adds to a task that does not carry it (services.payload).
+DRUID_CONTEXT = {"forceTimeChunkLock": True, "useLineageBasedSegmentAllocation": True}
+
+
+def _resource(task_id: str) -> dict[str, Any]:
+    return {"availabilityGroup": task_id, "requiredCapacity": 1}
+
+
+def _noop_payload(task_id: str, **posted: Any) -> dict[str, Any]:
+    """A posted noop ``{"type", "id", **posted}`` as Druid serialises it."""
+    return {
+        "type": "noop",
+        "id": task_id,
+        "groupId": task_id,
+        **posted,
+        "context": DRUID_CONTEXT,
+        "resource": _resource(task_id),
+    }
+
+
 def _index_spec(
     datasource: str = "wiki", *, kind: str = "index_parallel", append: bool = False
 ) -> dict[str, Any]:
@@ -128,8 +148,10 @@ def test_get_task_after_submit_returns_posted_object_in_key_order(
     assert response.content_type == JSON
     assert response.get_data(as_text=True) == (
         '{"task":"ordered","payload":{"runTime":1,"type":"noop",'
-        '"context":{"zeta":1,"alpha":[1.5,null,true],"naïve":"日本語 ü"},'
-        '"dataSource":"wikí","id":"ordered"}}'
+        '"context":{"zeta":1,"alpha":[1.5,null,true],"naïve":"日本語 ü",'
+        '"forceTimeChunkLock":true,"useLineageBasedSegmentAllocation":true},'
+        '"dataSource":"wikí","id":"ordered","groupId":"ordered",'
+        '"resource":{"availabilityGroup":"ordered","requiredCapacity":1}}}'
     )
 
 
@@ -181,7 +203,7 @@ def test_submit_generated_ids_differ_between_submits(client: FlaskClient) -> Non
     [
         pytest.param(
             {"context": {}, "type": "noop", "runTime": 1},
-            ["context", "type", "id", "runTime"],
+            ["context", "type", "id", "groupId", "runTime", "resource"],
             id="noop",
         ),
         pytest.param(
@@ -190,7 +212,7 @@ def test_submit_generated_ids_differ_between_submits(client: FlaskClient) -> Non
                 "type": "kill",
                 "interval": "2020-01-01/2021-01-01",
             },
-            ["dataSource", "type", "id", "interval"],
+            ["dataSource", "type", "id", "interval", "context", "groupId", "resource"],
             id="kill",
         ),
     ],
@@ -203,7 +225,13 @@ def test_submit_generated_id_is_stored_right_after_type(
 ) -> None:
     task_id = _submit(client, document)
 
-    expected = {key: document.get(key, task_id) for key in expected_keys}
+    added = {
+        "id": task_id,
+        "groupId": task_id,
+        "context": DRUID_CONTEXT,
+        "resource": _resource(task_id),
+    }
+    expected = {key: added.get(key, document.get(key)) for key in expected_keys}
     assert _row(db, task_id).payload == _dumps(expected)
     response = client.get(f"{BASE}/task/{_path(task_id)}")
     assert response.get_data(as_text=True) == (
@@ -460,10 +488,26 @@ def test_get_task_masks_password_but_row_keeps_it(
     assert response.get_data(as_text=True) == _dumps(
         {
             "task": "secret",
-            "payload": {"type": "index_parallel", "id": "secret", "spec": masked_spec},
+            "payload": {
+                "type": "index_parallel",
+                "id": "secret",
+                "groupId": "secret",
+                "resource": _resource("secret"),
+                "spec": masked_spec,
+                "context": DRUID_CONTEXT,
+            },
         }
     )
-    assert _row(db, "secret").payload == _dumps(posted)
+    assert _row(db, "secret").payload == _dumps(
+        {
+            "type": "index_parallel",
+            "id": "secret",
+            "groupId": "secret",
+            "resource": _resource("secret"),
+            "spec": spec,
+            "context": DRUID_CONTEXT,
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -485,7 +529,7 @@ def test_submit_unusual_id_round_trips_url_encoded(
 
     assert payload.status_code == 200
     assert payload.get_data(as_text=True) == _dumps(
-        {"task": task_id, "payload": {"type": "noop", "id": task_id}}
+        {"task": task_id, "payload": _noop_payload(task_id)}
     )
     assert _status(client, task_id)["id"] == task_id
 
@@ -502,7 +546,7 @@ def test_submit_ids_differing_in_case_or_trailing_space_are_distinct(
         response = client.get(f"{BASE}/task/{_path(task_id)}")
         assert response.json == {
             "task": task_id,
-            "payload": {"type": "noop", "id": task_id, "dataSource": f"[{task_id}]"},
+            "payload": _noop_payload(task_id, dataSource=f"[{task_id}]"),
         }
 
 
