@@ -153,22 +153,18 @@ def finish_task(
     now: dt.datetime,
 ) -> bool:
     """Write the final status if the task is still active and this worker's: a
-    shutdown or the lease duty that came first wins. Then release its locks and
-    pending segments."""
-    task = task_store.get_task_summary(session, task_id)
-    if task is None:
-        return False
+    shutdown or the lease duty that came first wins. Its locks and pending segments
+    are released with it (``store.execution.end_task``)."""
     duration = int((now - started) // dt.timedelta(milliseconds=1)) if started else 0
-    finished = execution_store.finish_task(
+    finished = execution_store.end_task(
         session,
-        task_id=task_id,
-        worker_id=worker_id,
+        task_id,
         status=result.status,
         error_msg=result.error_msg,
-        duration_ms=max(duration, 0),
         now=now,
+        worker_id=worker_id,
+        duration_ms=max(duration, 0),
     )
     if finished:
-        execution_store.cleanup_after_task(session, task_id, task.datasource)
         execution_store.touch_worker_completion(session, worker_id, now)
     return finished

@@ -12,16 +12,15 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from overlord import tasktypes
 from overlord.errors import ActionFailed
 from overlord.services import lockbox
+from overlord.states import TaskState
 from overlord.store import execution as execution_store
 from overlord.store import locks as lock_store
-from overlord.store import tasks as task_store
 from overlord.tasktypes.base import LockNeed, NotReady
 from overlord.timeutil import Interval, format_period
 
@@ -66,10 +65,13 @@ def promote_waiting_tasks(session: Session, now: dt.datetime) -> int:
                 session, row, task_type.lock_needs(payload), now
             )
         except (NotReady, ActionFailed) as error:
-            if execution_store.fail_task_if_active(
-                session, row.task_id, error_msg=not_ready_message(str(error)), now=now
-            ):
-                execution_store.cleanup_after_task(session, row.task_id, row.datasource)
+            execution_store.end_task(
+                session,
+                row.task_id,
+                status=TaskState.FAILED,
+                error_msg=not_ready_message(str(error)),
+                now=now,
+            )
             continue
         if ready and execution_store.mark_ready(session, row.task_id, now):
             promoted += 1
@@ -77,7 +79,10 @@ def promote_waiting_tasks(session: Session, now: dt.datetime) -> int:
 
 
 def _acquire_all(
-    session: Session, row: Any, needs: list[LockNeed], now: dt.datetime
+    session: Session,
+    row: execution_store.WaitingTask,
+    needs: list[LockNeed],
+    now: dt.datetime,
 ) -> bool:
     """Take every lock a task needs, or none: Druid releases what isReady took
     when it is not ready."""
@@ -135,27 +140,35 @@ def fail_expired_leases(
 ) -> list[str]:
     """Druid's lost-worker rule: a claimed task whose lease expired is FAILED with
     the lost-worker message; unclaimed tasks are untouched; nothing is retried."""
-    failed = []
     message = lost_worker_message(lease)
-    for row in execution_store.expired_lease_tasks(session, db_now):
-        if execution_store.fail_task_if_active(
-            session, row.task_id, error_msg=message, now=db_now
-        ):
-            execution_store.cleanup_after_task(session, row.task_id, row.datasource)
-            failed.append(row.task_id)
+    failed = [
+        task_id
+        for task_id in execution_store.expired_lease_tasks(session, db_now)
+        if execution_store.end_task(
+            session, task_id, status=TaskState.FAILED, error_msg=message, now=db_now
+        )
+    ]
     if failed:
         log.warning("failed %d task(s) of lost workers: %s", len(failed), failed)
     return failed
 
 
 def give_up_tasks(
-    session: Session, task_ids: list[str], *, message: str, now: dt.datetime
+    session: Session,
+    task_ids: list[str],
+    *,
+    worker_id: str,
+    message: str,
+    now: dt.datetime,
 ) -> None:
     """FAILED, inactive, locks and pending segments released: for tasks a stopping
-    worker could not finish."""
+    worker could not finish (only those still active and its own)."""
     for task_id in task_ids:
-        row = task_store.get_task_summary(session, task_id)
-        if row is not None and execution_store.fail_task_if_active(
-            session, task_id, error_msg=message, now=now
-        ):
-            execution_store.cleanup_after_task(session, task_id, row.datasource)
+        execution_store.end_task(
+            session,
+            task_id,
+            status=TaskState.FAILED,
+            error_msg=message,
+            now=now,
+            worker_id=worker_id,
+        )

@@ -29,7 +29,7 @@ from overlord.services.views import (
     status_plus_for_status_endpoint,
     task_status,
 )
-from overlord.states import SHUTDOWN_BY_USER, ListState, RunnerState
+from overlord.states import SHUTDOWN_BY_USER, ListState, RunnerState, TaskState
 from overlord.store import audit as audit_store
 from overlord.store import execution as execution_store
 from overlord.store import reports as report_store
@@ -300,12 +300,15 @@ def shutdown_all_tasks(
 def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
     """FAILED "Shutdown request from user", inactive, locks and allocated pending
     segments released, workers woken: final before the caller's commit."""
-    row = task_store.get_task_summary(session, task_id)
-    if row is None or not task_store.fail_active_task(
-        session, task_id, error_msg=SHUTDOWN_BY_USER, now=now
+    if not execution_store.end_task(
+        session,
+        task_id,
+        status=TaskState.FAILED,
+        error_msg=SHUTDOWN_BY_USER,
+        now=now,
+        shutdown=True,
     ):
         return False
-    execution_store.cleanup_after_task(session, task_id, row.datasource)
     execution_store.notify_workers(session)
     return True
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, true, update
@@ -19,23 +20,44 @@ from overlord.states import RunnerState, TaskState
 from overlord.store.models import PendingSegment, Task, TaskLock, Worker
 
 
-def waiting_tasks(session: Session, limit: int) -> list[Any]:
+@dataclass(frozen=True)
+class WaitingTask:
+    """What the scheduler needs of a WAITING task to decide it is ready."""
+
+    task_id: str
+    type: str
+    group_id: str
+    datasource: str
+    priority: int
+    payload: str
+
+
+def waiting_tasks(session: Session, limit: int) -> list[WaitingTask]:
     """Active WAITING tasks, oldest first (Druid's queue order)."""
-    return list(
-        session.execute(
-            select(
-                Task.task_id,
-                Task.type,
-                Task.group_id,
-                Task.datasource,
-                Task.priority,
-                Task.payload,
-            )
-            .where(Task.active == true(), Task.runner_status == RunnerState.WAITING)
-            .order_by(Task.created_at, Task.id)
-            .limit(limit)
+    rows = session.execute(
+        select(
+            Task.task_id,
+            Task.type,
+            Task.group_id,
+            Task.datasource,
+            Task.priority,
+            Task.payload,
         )
+        .where(Task.active == true(), Task.runner_status == RunnerState.WAITING)
+        .order_by(Task.created_at, Task.id)
+        .limit(limit)
     )
+    return [
+        WaitingTask(
+            task_id=row.task_id,
+            type=row.type,
+            group_id=row.group_id,
+            datasource=row.datasource,
+            priority=row.priority,
+            payload=row.payload,
+        )
+        for row in rows
+    ]
 
 
 def mark_ready(session: Session, task_id: str, now: dt.datetime) -> bool:
@@ -136,87 +158,82 @@ def stopped_task_ids(
     return set(task_ids) - still_running
 
 
-def finish_task(
+def end_task(
     session: Session,
-    *,
     task_id: str,
-    worker_id: str,
+    *,
     status: TaskState,
     error_msg: str | None,
-    duration_ms: int,
     now: dt.datetime,
+    worker_id: str | None = None,
+    duration_ms: int | None = None,
+    shutdown: bool = False,
 ) -> bool:
-    """The worker's final write: only while the task is still active and its own."""
+    """The one way a task ends: a compare-and-set to a final state, then its locks
+    and the pending segments it allocated released, all in the caller's transaction.
+
+    The set only happens while the task is active (and, given ``worker_id``, still
+    that worker's: a worker finishing its own task), so whichever of completion,
+    shutdown, lease expiry or the scheduler comes first wins and the others change
+    nothing (False). ``shutdown`` records the request time (OpenSearch's cancel
+    reads it); ``duration_ms`` is left as it is when None.
+    """
+    conditions = [Task.task_id == task_id, Task.active == true()]
+    if worker_id is not None:
+        conditions.append(Task.worker_id == worker_id)
+    values: dict[str, Any] = {
+        "status": status,
+        "runner_status": RunnerState.NONE,
+        "active": False,
+        "error_msg": error_msg,
+        "finished_at": now,
+        "lease_expires_at": None,
+    }
+    if duration_ms is not None:
+        values["duration_ms"] = duration_ms
+    if shutdown:
+        values["shutdown_requested_at"] = now
     result = session.execute(
         update(Task)
-        .where(
-            Task.task_id == task_id,
-            Task.worker_id == worker_id,
-            Task.active == true(),
-        )
-        .values(
-            status=status,
-            runner_status=RunnerState.NONE,
-            active=False,
-            error_msg=error_msg,
-            duration_ms=duration_ms,
-            finished_at=now,
-            lease_expires_at=None,
-        )
+        .where(*conditions)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def fail_task_if_active(
-    session: Session, task_id: str, *, error_msg: str, now: dt.datetime
-) -> bool:
-    result = session.execute(
-        update(Task)
-        .where(Task.task_id == task_id, Task.active == true())
-        .values(
-            status=TaskState.FAILED,
-            runner_status=RunnerState.NONE,
-            active=False,
-            error_msg=error_msg,
-            finished_at=now,
-            lease_expires_at=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[Any]:
-    """Claimed tasks whose lease ran out (their worker is gone or cut off)."""
-    return list(
-        session.execute(
-            select(Task.task_id, Task.datasource, Task.group_id).where(
-                Task.active == true(),
-                Task.runner_status == RunnerState.RUNNING,
-                Task.lease_expires_at < db_now,
-            )
-        )
-    )
-
-
-def cleanup_after_task(session: Session, task_id: str, datasource: str) -> int:
-    """Release a finished task's locks and delete the pending segments it allocated
-    (Druid ≥ 30 deletes by ``task_allocator_id`` when the task leaves the lockbox)."""
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
     session.execute(
         delete(TaskLock)
         .where(TaskLock.task_id == task_id)
         .execution_options(synchronize_session=False)
     )
-    result = session.execute(
+    # Druid ≥ 30 deletes the pending segments a task allocated (by
+    # ``task_allocator_id``) when the task leaves the lockbox. The datasource comes
+    # from the task row, so the (dataSource, task_allocator_id) index serves it.
+    session.execute(
         delete(PendingSegment)
         .where(
-            PendingSegment.dataSource == datasource,
+            PendingSegment.dataSource
+            == select(Task.datasource).where(Task.task_id == task_id).scalar_subquery(),
             PendingSegment.task_allocator_id == task_id,
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return True
+
+
+def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[str]:
+    """Ids of claimed tasks whose lease ran out (their worker is gone or cut off)."""
+    return list(
+        session.scalars(
+            select(Task.task_id)
+            .where(
+                Task.active == true(),
+                Task.runner_status == RunnerState.RUNNING,
+                Task.lease_expires_at < db_now,
+            )
+            .order_by(Task.id)
+        )
+    )
 
 
 # -- workers ------------------------------------------------------------------

@@ -13,20 +13,18 @@ from sqlalchemy import (
     Row,
     Select,
     bindparam,
-    delete,
     false,
     func,
     insert,
     select,
     true,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from overlord.errors import TaskAlreadyExists
 from overlord.states import RunnerState, TaskState
-from overlord.store.models import Task, TaskLock
+from overlord.store.models import Task
 
 # Rows read by status and list endpoints: never the payload (Druid PR #12404: reading
 # payloads for lists is what made Overlords run out of memory).
@@ -220,42 +218,6 @@ def active_task_ids(session: Session, datasource: str) -> list[str]:
             .where(Task.datasource == datasource, Task.active == true())
             .order_by(Task.created_at, Task.id)
         )
-    )
-
-
-def fail_active_task(
-    session: Session, task_id: str, *, error_msg: str, now: dt.datetime
-) -> bool:
-    """Make an active task FAILED and inactive, and release its locks.
-
-    A compare-and-set on ``active``: a finished task keeps its status (False is
-    returned), so neither a late shutdown nor a late worker can overwrite it.
-    """
-    result = session.execute(
-        update(Task)
-        .where(Task.task_id == task_id, Task.active == true())
-        .values(
-            status=TaskState.FAILED,
-            runner_status=RunnerState.NONE,
-            active=False,
-            error_msg=error_msg,
-            shutdown_requested_at=now,
-            finished_at=now,
-            lease_expires_at=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        return False
-    release_locks(session, [task_id])
-    return True
-
-
-def release_locks(session: Session, task_ids: Sequence[str]) -> None:
-    session.execute(
-        delete(TaskLock)
-        .where(TaskLock.task_id.in_(list(task_ids)))
-        .execution_options(synchronize_session=False)
     )
 
 

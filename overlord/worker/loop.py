@@ -364,7 +364,11 @@ class Worker:
         task_ids = list(self.slots)
         self.database.run(
             lambda session: scheduler.give_up_tasks(
-                session, task_ids, message=WORKER_STOPPED, now=utcnow()
+                session,
+                task_ids,
+                worker_id=self.worker_id,
+                message=WORKER_STOPPED,
+                now=utcnow(),
             ),
             write=True,
         )
