@@ -254,6 +254,11 @@ def worker(
     database_url: str | None,
 ) -> None:
     """Run task slots against the shared store (any number, on any host)."""
+    from overlord.worker.signals import defer_stop_signals
+
+    # A stop signal during start-up drains the worker (python -m overlord defers
+    # them earlier still; this covers the `overlord` console script).
+    defer_stop_signals()
     from overlord.processes import die_with_parent as arm_parent_death
     from overlord.worker.loop import Worker
 

@@ -32,6 +32,7 @@ from overlord.services.execution import (
     run_task_code,
 )
 from overlord.timeutil import utcnow
+from overlord.worker.signals import resume_stop_signals
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +62,9 @@ def _prepare(settings: Settings) -> threading.Event:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Started with both blocked (the forkserver's mask): a SIGTERM the process group
+    # got meanwhile is delivered now and stops the task.
+    resume_stop_signals()
     logging.basicConfig(level=settings.log_level)
     return stop
 

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -38,6 +39,7 @@ from overlord.store.models import Worker as WorkerRow
 from overlord.tasktypes.base import TaskResult
 from overlord.timeutil import utcnow
 from overlord.worker.child import run_child, run_spare
+from overlord.worker.signals import resume_stop_signals, stop_signals_deferred
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,17 @@ class Timers:
         return False
 
 
+def _start_process(process: Any) -> None:
+    """Start a task or spare process, and with the first the forkserver, with the
+    stop signals blocked (see overlord.worker.signals)."""
+    # multiprocessing's resource tracker, started with the forkserver, unblocks
+    # SIGTERM and SIGINT after its own start instead of restoring the mask: start
+    # it first, so that the forkserver starts with them blocked.
+    resource_tracker.ensure_running()
+    with stop_signals_deferred():
+        process.start()
+
+
 class Worker:
     """One worker process with ``capacity`` task slots (0: duties only)."""
 
@@ -111,16 +124,21 @@ class Worker:
 
     # -- lifecycle ------------------------------------------------------------
     def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT (Ctrl-C reaches the whole group) drain the worker; one
+        held since start-up (``signals.defer_stop_signals``) is delivered now."""
         signal.signal(signal.SIGTERM, lambda *_: self.draining.set())
         signal.signal(signal.SIGINT, lambda *_: self.draining.set())
+        resume_stop_signals()
 
     def run(self) -> None:
         log.info("worker %s starting with %d slot(s)", self.worker_id, self.capacity)
-        if self.capacity > 0:
-            self._with_retry(lambda: self.database.run(self._register, write=True))
-        self._prepare_spares()
         drain_started: float | None = None
+        # Whatever happens from here, _close removes the row in its last
+        # transaction: a stopped worker leaves /workers at once.
         try:
+            if self.capacity > 0:
+                self._with_retry(lambda: self.database.run(self._register, write=True))
+            self._prepare_spares()
             while True:
                 if self.draining.is_set():
                     self._drop_spares()
@@ -229,7 +247,7 @@ class Worker:
                 args=(self.settings, task_id, self.worker_id, started),
                 name=f"overlord-task-{task_id}",
             )
-            process.start()
+            _start_process(process)
         self.slots[task_id] = Slot(task_id, process, started)
         log.info("task %s started in process %s", task_id, process.pid)
         self._prepare_spares()
@@ -267,7 +285,7 @@ class Worker:
                 args=(self.settings, reader),
                 name="overlord-task-spare",
             )
-            process.start()
+            _start_process(process)
             reader.close()
             self._spares.append((process, writer))
 
