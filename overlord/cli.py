@@ -219,7 +219,9 @@ def serve(
     supervisor = EmbeddedWorker(settings)
     supervisor.start()
     try:
-        run_http_server(settings)
+        run_http_server(
+            settings, on_stop=supervisor.begin_stop, on_abort=supervisor.kill
+        )
     finally:
         supervisor.stop()
 

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
 from overlord.config import Settings
 
+# Exit status of a serve stopped at once by a second Ctrl-C (128 + SIGINT, as a
+# shell reports a process killed by it).
+ABORT_EXIT_CODE = 128 + signal.SIGINT
 
-def run_http_server(settings: Settings) -> None:
-    from granian import Granian
+
+def run_http_server(
+    settings: Settings,
+    on_stop: Callable[[], None] = lambda: None,
+    on_abort: Callable[[], None] = lambda: None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and return.
+
+    ``on_stop`` runs once, in the signal handler, when the first stop signal
+    arrives; a SIGINT after it (a second Ctrl-C) calls ``on_abort``, SIGKILLs the
+    HTTP workers and exits with ABORT_EXIT_CODE at once.
+    """
     from granian.constants import Interfaces
+    from granian.server import MPServer
 
     from overlord.wsgi import prepare_worker_forks
 
+    # granian's process-per-worker server (what `Granian` is on a GIL build): the
+    # fork hooks of overlord.wsgi and the stop below rely on worker processes.
+    class Server(MPServer):
+        def signal_handler_interrupt(self, signum: Any = None, *args: Any) -> None:
+            # granian's main process calls this on SIGINT and SIGTERM; a second
+            # one would only set its flag again while it waits for the workers.
+            if not self.interrupt_signal:
+                super().signal_handler_interrupt(signum, *args)  # type: ignore[no-untyped-call]
+                on_stop()
+            elif signum == signal.SIGINT:
+                on_abort()
+                for worker in list(self.wrks):
+                    worker.kill()  # type: ignore[no-untyped-call]
+                os.write(2, b"overlord serve: interrupted again, stopping at once\n")
+                os._exit(ABORT_EXIT_CODE)
+
     prepare_worker_forks()
-    server = Granian(
+    server = Server(
         "overlord.wsgi:create",
         factory=True,
         address=settings.host,
