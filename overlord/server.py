@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,41 @@ from overlord.config import Settings
 # Exit status of a serve stopped at once by a second Ctrl-C (128 + SIGINT, as a
 # shell reports a process killed by it).
 ABORT_EXIT_CODE = 128 + signal.SIGINT
+
+
+def listen_address(host: str, port: int) -> str:
+    """host:port as a listener's address reads (IPv6 hosts in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_port_free(host: str, port: int) -> str | None:
+    """Why serve cannot listen on host:port, or None when it can.
+
+    granian binds with SO_REUSEPORT, so a second server on a port already in use
+    would share it with the first and the two would answer requests in turn.
+    Binding here without SO_REUSEPORT fails on any port with a listener, whoever
+    holds it. SO_REUSEADDR, as every server sets it, still allows a port whose
+    last connections are in TIME_WAIT.
+    """
+    try:
+        addresses = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError) as error:
+        return f"cannot listen on {listen_address(host, port)}: {error}"
+    family, kind, proto, _, address = addresses[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            reason = (
+                "address already in use"
+                if error.errno == errno.EADDRINUSE
+                else error.strerror or str(error)
+            )
+            return f"cannot listen on {listen_address(host, port)}: {reason}"
+    return None
 
 
 def run_http_server(
