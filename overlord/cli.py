@@ -198,6 +198,12 @@ def serve(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    from overlord.server import check_port_free, run_http_server
+
+    refusal = check_port_free(settings.host, settings.port)
+    if refusal is not None:
+        click.echo(f"error: {refusal}", err=True)
+        sys.exit(1)
     current, head = schema_status(settings)
     if current != head:
         if settings.database_url == DEFAULT_DATABASE_URL:
@@ -212,14 +218,15 @@ def serve(
                 err=True,
             )
             sys.exit(1)
-    from overlord.server import run_http_server
     from overlord.worker.supervisor import EmbeddedWorker
 
     _export_settings(settings)
     supervisor = EmbeddedWorker(settings)
     supervisor.start()
     try:
-        run_http_server(settings)
+        run_http_server(
+            settings, on_stop=supervisor.begin_stop, on_abort=supervisor.kill
+        )
     finally:
         supervisor.stop()
 

@@ -46,13 +46,17 @@ def _after_fork_in_child() -> None:
     die_with_parent()
     if os.getppid() != _fork.parent:  # the parent died before prctl; we were adopted
         os.kill(os.getpid(), signal.SIGTERM)
-    # A stop signal held since fork() is delivered here, and kills.
-    signal.pthread_sigmask(signal.SIG_SETMASK, _fork.mask)
+    # A SIGTERM held since fork() is delivered here, and kills. SIGINT stays
+    # blocked for the worker's whole life: a terminal's Ctrl-C reaches every
+    # process of serve's group, and granian's worker, given SIGINT and then its
+    # parent's SIGTERM, hangs in its shutdown (granian 2.8). serve's main process
+    # alone takes Ctrl-C and stops its workers with one SIGTERM each.
+    signal.pthread_sigmask(signal.SIG_SETMASK, {*_fork.mask, signal.SIGINT})
 
 
 def prepare_worker_forks() -> None:
-    """Make every process forked from here die on SIGTERM or SIGINT until it installs
-    its own handlers, and die with its parent."""
+    """Make every process forked from here die on SIGTERM until it installs its own
+    handlers, never see SIGINT, and die with its parent."""
     os.register_at_fork(
         before=_before_fork,
         after_in_parent=_after_fork_in_parent,

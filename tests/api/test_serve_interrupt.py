@@ -1,0 +1,118 @@
+"""Ctrl-C on ``overlord serve``: a terminal sends SIGINT to every process of the
+foreground process group. One Ctrl-C drains like SIGTERM and exits 0, without
+restarting the embedded worker; a second one stops everything at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.processes import (
+    ServeProcess,
+    children,
+    descendants,
+    group_members,
+    is_running,
+    serve_process,
+    wait_until,
+)
+
+BASE = "/druid/indexer/v1"
+HTTP_WORKERS = 2
+# serve's children: granian's HTTP workers and the embedded task worker.
+CHILDREN = HTTP_WORKERS + 1
+
+
+def _log(server: ServeProcess, name: str) -> str:
+    return (server.logs / name).read_text(errors="replace")
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServeProcess]:
+    with serve_process(
+        database_url, tmp_path, "--workers", "1", "--http-workers", str(HTTP_WORKERS)
+    ) as process:
+        process.wait_healthy()
+        # The embedded worker is up (its SIGTERM handler installed) once it says so.
+        assert wait_until(
+            lambda: "starting with 1 slot(s)" in _log(process, "serve.stderr"), 30
+        ), process.output()
+        assert len(children(process.pid)) == CHILDREN, process.output()
+        yield process
+
+
+def _interrupt(server: ServeProcess) -> None:
+    """What Ctrl-C in serve's terminal does."""
+    os.killpg(server.pid, signal.SIGINT)
+
+
+def _assert_clean_output(server: ServeProcess) -> None:
+    stderr = _log(server, "serve.stderr")
+    assert "Traceback" not in stderr, stderr
+    assert "Aborted!" not in stderr, stderr
+    assert "restarting" not in stderr, stderr
+
+
+def test_serve_one_ctrl_c_drains_and_exits_0(server: ServeProcess) -> None:
+    started = descendants(server.pid)
+
+    _interrupt(server)
+
+    assert server.popen.wait(timeout=30) == 0, server.output()
+    assert wait_until(lambda: not [p for p in started if is_running(p)], 10), [
+        p for p in started if is_running(p)
+    ]
+    assert not group_members(server.pid)
+    assert "Granian shutdown completed" in _log(server, "serve.stdout")
+    _assert_clean_output(server)
+    assert "interrupted again" not in _log(server, "serve.stderr")
+
+
+def _task_status(server: ServeProcess, task_id: str) -> dict[str, Any]:
+    response = requests.get(
+        f"{server.base_url}{BASE}/task/{task_id}/status", timeout=10
+    )
+    assert response.status_code == 200
+    status: dict[str, Any] = response.json()["status"]
+    return status
+
+
+def test_serve_second_ctrl_c_stops_at_once(server: ServeProcess) -> None:
+    # A task that runs for minutes keeps the first Ctrl-C's drain waiting on it
+    # (worker_shutdown_grace, 30 s by default).
+    submit = requests.post(
+        f"{server.base_url}{BASE}/task",
+        json={"type": "noop", "runTime": 600_000},
+        timeout=10,
+    )
+    assert submit.status_code == 200
+    task_id = submit.json()["task"]
+    assert wait_until(
+        lambda: _task_status(server, task_id)["runnerStatusCode"] == "RUNNING", 30
+    ), _task_status(server, task_id)
+    assert wait_until(
+        lambda: f"task {task_id} started in process" in _log(server, "serve.stderr"),
+        10,
+    ), server.output()
+    started = descendants(server.pid)
+
+    _interrupt(server)
+    assert wait_until(
+        lambda: "Shutting down granian" in _log(server, "serve.stdout"), 10
+    ), server.output()
+    assert server.popen.poll() is None  # still draining the running task
+    _interrupt(server)
+
+    assert server.popen.wait(timeout=5) != 0
+    assert wait_until(lambda: not [p for p in started if is_running(p)], 5), [
+        p for p in started if is_running(p)
+    ]
+    assert not group_members(server.pid)
+    _assert_clean_output(server)
+    assert "interrupted again, stopping at once" in _log(server, "serve.stderr")
