@@ -10,6 +10,7 @@ from overlord.ingest.deep_storage import DeepStorage
 from overlord.ingest.formats import DEFAULT_BLOCK_SIZE, read_blocks
 from overlord.ingest.rows import RowTransformer, combine, sort_rows
 from overlord.ingest.segments import (
+    ROW_GROUP_ROWS,
     Allocator,
     SegmentDescription,
     SegmentWriter,
@@ -139,6 +140,8 @@ class Ingestion:
                 metrics=tuple(m.name for m in schema.metrics),
                 multi_value=rows.multi_value,
                 max_rows_per_segment=spec.tuning.max_rows_per_segment,
+                # Row groups buffered in memory stay within the in-memory limit.
+                row_group_rows=min(ROW_GROUP_ROWS, spec.tuning.max_rows_in_memory),
             )
             try:
                 buffer.merge(rows.schema_of_rows(), finish, self._checked(writer.write))

@@ -5,7 +5,7 @@ in deep storage, described as Druid's ``DataSegment``."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +18,7 @@ from overlord.ingest.spec import Granularity
 from overlord.ingest.timestamps import bucket_interval, truncate
 from overlord.timeutil import Interval, format_druid
 
+ROW_GROUP_ROWS = 65_536
 # Druid's IndexIO.CURRENT_VERSION_ID.
 BINARY_VERSION = 9
 
@@ -101,6 +102,23 @@ class _Open:
     relative: str
     writer: pq.ParquetWriter
     rows: int = 0
+    group_rows: int = ROW_GROUP_ROWS
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_rows: int = 0
+
+    def add(self, rows: pa.Table) -> None:
+        """Buffer rows so that row groups are not tiny (the merge emits small
+        tables when spills interleave)."""
+        self.pending.append(rows)
+        self.pending_rows += rows.num_rows
+        self.rows += rows.num_rows
+        if self.pending_rows >= self.group_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending))
+            self.pending, self.pending_rows = [], 0
 
 
 class SegmentWriter:
@@ -117,7 +135,9 @@ class SegmentWriter:
         metrics: tuple[str, ...],
         multi_value: set[str],
         max_rows_per_segment: int,
+        row_group_rows: int = ROW_GROUP_ROWS,
     ) -> None:
+        """``row_group_rows``: rows buffered per Parquet row group (memory)."""
         self.data_source = data_source
         self.storage = storage
         self.allocate = allocate
@@ -129,6 +149,7 @@ class SegmentWriter:
         )
         self.multi_value = multi_value
         self.max_rows = max(1, max_rows_per_segment)
+        self.row_group_rows = max(1, row_group_rows)
         self.file_schema = pa.schema(
             [
                 pa.field(TIME, pa.timestamp("ms", "UTC"), nullable=False)
@@ -167,8 +188,7 @@ class SegmentWriter:
             if current is None or current.rows >= self.max_rows:
                 current = self._open()
             take = min(self.max_rows - current.rows, rows.num_rows)
-            current.writer.write_table(self._file_rows(rows.slice(0, take)))
-            current.rows += take
+            current.add(self._file_rows(rows.slice(0, take)))
             rows = rows.slice(take)
 
     def _open(self) -> _Open:
@@ -189,10 +209,13 @@ class SegmentWriter:
         writer = pq.ParquetWriter(
             path, self.file_schema, filesystem=self.storage.filesystem
         )
-        self._current = _Open(interval, allocation, relative, writer)
+        self._current = _Open(
+            interval, allocation, relative, writer, group_rows=self.row_group_rows
+        )
         return self._current
 
     def _finish_file(self, current: _Open) -> None:
+        current.flush()
         current.writer.close()
         self._chunk_done.append((current, self.storage.size(current.relative)))
         self._current = None
@@ -221,11 +244,11 @@ class SegmentWriter:
 
     def _file_rows(self, rows: pa.Table) -> pa.Table:
         arrays = []
-        for field in self.row_schema:
-            column = _array(rows.column(field.name))
-            if field.name == TIME:
+        for name in self.row_schema.names:
+            column = _array(rows.column(name))
+            if name == TIME:
                 column = pc.cast(column, pa.timestamp("ms", "UTC"))
-            elif field.name in self.multi_value:
+            elif name in self.multi_value:
                 column = pc.split_pattern(column, pattern=MULTI_VALUE_SEPARATOR)
             arrays.append(column)
         return pa.Table.from_arrays(arrays, schema=self.file_schema)

@@ -39,11 +39,13 @@ class _Piece:
     group: int = 0
     table: pa.Table | None = None
 
-    def load(self) -> pa.Table:
+    def load(self, files: dict[str, pq.ParquetFile]) -> pa.Table:
         if self.table is not None:
             return self.table
         assert self.path is not None
-        return pq.ParquetFile(self.path).read_row_group(self.group)
+        if self.path not in files:
+            files[self.path] = pq.ParquetFile(self.path)
+        return files[self.path].read_row_group(self.group)
 
 
 class RowBuffer:
@@ -165,9 +167,24 @@ class _RunWriter:
 
 def _merge(pieces: list[_Piece], schema: pa.Schema, finish: Finish, emit: Emit) -> None:
     pieces = sorted(pieces, key=lambda p: p.first)
+    files: dict[str, pq.ParquetFile] = {}
+    try:
+        _merge_sorted(pieces, schema, finish, emit, files)
+    finally:
+        for file in files.values():
+            file.close()
+
+
+def _merge_sorted(
+    pieces: list[_Piece],
+    schema: pa.Schema,
+    finish: Finish,
+    emit: Emit,
+    files: dict[str, pq.ParquetFile],
+) -> None:
     waiting: pa.Table | None = None
     for index, piece in enumerate(pieces):
-        table = _conform(piece.load(), schema)
+        table = _conform(piece.load(files), schema)
         waiting = table if waiting is None else _concat([waiting, table])
         if index + 1 == len(pieces):
             emit(finish(waiting))
