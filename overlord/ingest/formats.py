@@ -22,7 +22,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 
 from overlord.ingest.spec import DelimitedFormat, InputFormat, JsonFormat
-from overlord.ingest.stats import ParseProblem
+from overlord.ingest.stats import IngestError, ParseProblem
 
 DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
 _SAMPLE_BYTES = 256 * 1024
@@ -196,6 +196,10 @@ def _read_delimited(
         columns = _split_line(header, fmt)
     if not columns:
         return
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        # Druid's ParserUtils.validateFields.
+        raise IngestError(f"Duplicate column entries found : [{', '.join(duplicates)}]")
     first = True
     for data in _line_blocks(stream, block_size, b""):
         block = Block(nbytes=len(data) + (consumed if first else 0))

@@ -31,7 +31,13 @@ from overlord.ingest.spec import (
     SelectorFilter,
 )
 from overlord.ingest.stats import ParseExceptionHandler, ParseProblem, RowStats
-from overlord.ingest.timestamps import TimestampParser, bucket_starts, truncate
+from overlord.ingest.timestamps import (
+    MAX_MILLIS,
+    MIN_MILLIS,
+    TimestampParser,
+    bucket_starts,
+    truncate,
+)
 from overlord.timeutil import to_millis
 
 TIME = "__time"
@@ -235,6 +241,19 @@ def _number(value: Any, integral: bool) -> int | float:
     return int(number) if integral else number
 
 
+def single_values(column: pa.Array) -> tuple[pa.Array, list[int]]:
+    """A numeric column's cells from a list column: a one-value list is its value,
+    an empty one null; several values are bad (a numeric column holds one value per
+    row in Druid)."""
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        return column, []
+    lengths = pc.fill_null(pc.list_value_length(column), 0)
+    several = pc.greater(lengths, 1)
+    bad = pc.indices_nonzero(several).to_pylist()
+    usable = pc.if_else(pc.equal(lengths, 1), column, pa.scalar(None, column.type))
+    return pc.list_element(usable, 0), bad
+
+
 # --- filters ------------------------------------------------------------------------
 
 
@@ -299,9 +318,8 @@ def _equals(table: pa.Table, spec: EqualsFilter) -> pa.Array:
     kind = spec.match_value_type.upper()
     if kind in ("LONG", "DOUBLE", "FLOAT"):
         column = _column(table, spec.column)
-        if pa.types.is_list(column.type):
-            column = pc.list_element(column, 0)
-        numbers, _bad = number_column(column, pa.float64())
+        values, _several = single_values(column)
+        numbers, _bad = number_column(values, pa.float64())
         return pc.equal(numbers, float(spec.match_value))
     values, parents = _values_view(table, spec.column)
     matches = pc.equal(values, str(spec.match_value))
@@ -419,6 +437,14 @@ class RowTransformer:
         millis, bad = self.timestamps.parse(source)
         if self.missing_millis is not None:
             millis = pc.if_else(pc.is_null(source), self.missing_millis, millis)
+        # Instants Python's datetime cannot hold (outside years 1000-9999, the
+        # range the stores keep too) are reported like an unparseable timestamp.
+        outside = pc.or_(pc.less(millis, MIN_MILLIS), pc.greater(millis, MAX_MILLIS))
+        if pc.any(outside).as_py():
+            bad = sorted(
+                {*bad, *pc.indices_nonzero(pc.fill_null(outside, False)).to_pylist()}
+            )
+            millis = pc.if_else(outside, pa.scalar(None, pa.int64()), millis)
         if bad:
             self.handler.handle(
                 "unparseable", len(bad), lambda: self._timestamp_problems(raw, bad)
@@ -452,20 +478,22 @@ class RowTransformer:
                     self.multi_value.add(dimension.name)
                 columns.append(cells)
                 continue
-            if pa.types.is_list(column.type):
-                column = pc.list_element(column, 0)
-            numbers, wrong = number_column(column, DIMENSION_TYPES[dimension.type])
-            problems += _messages(column, wrong, dimension.name)
+            values, several = single_values(column)
+            numbers, wrong = number_column(values, DIMENSION_TYPES[dimension.type])
+            numbers = _null_at(numbers, several)
+            problems += _messages(column, sorted({*several, *wrong}), dimension.name)
             columns.append(numbers)
         for metric in self.metrics:
             if metric.type == "count":
                 columns.append(pa.array([1] * kept_count, pa.int64()))
                 continue
             column = _column(raw, metric.field_name or "")
-            if pa.types.is_list(column.type):
-                column = pc.list_element(column, 0)
-            numbers, wrong = number_column(column, METRIC_TYPES[metric.type])
-            problems += _messages(column, wrong, metric.field_name or "")
+            values, several = single_values(column)
+            numbers, wrong = number_column(values, METRIC_TYPES[metric.type])
+            numbers = _null_at(numbers, several)
+            problems += _messages(
+                column, sorted({*several, *wrong}), metric.field_name or ""
+            )
             columns.append(numbers)
         with_error = sorted({p.row for p in problems})
         self.stats.processed += kept_count - len(with_error)
@@ -491,6 +519,15 @@ class RowTransformer:
                     f"Timestamp[{java_string(row.get(column))}] is unparseable! Event: {event}",
                 ),
             )
+
+
+def _null_at(values: pa.Array, rows: list[int]) -> pa.Array:
+    if not rows:
+        return values
+    mask = pc.is_in(
+        pa.array(range(len(values)), pa.int64()), pa.array(rows, pa.int64())
+    )
+    return pc.if_else(mask, pa.scalar(None, values.type), values)
 
 
 def _count(mask: pa.Array) -> int:
@@ -535,7 +572,9 @@ def combine(
         pc.cast(grouped.column(f"{m.name}_{_COMBINE[m.type]}"), METRIC_TYPES[m.type])
         for m in metrics
     ]
-    return pa.Table.from_arrays(arrays, schema=table.schema)
+    names = [*keys, *(m.name for m in metrics)]
+    fields = pa.schema([table.schema.field(name) for name in names])
+    return pa.Table.from_arrays(arrays, schema=fields).select(table.column_names)
 
 
 def sort_rows(table: pa.Table, dimensions: list[str], rollup: bool) -> pa.Table:

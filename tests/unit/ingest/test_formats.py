@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 
 import pyarrow as pa
+import pytest
 
 from overlord.ingest.formats import read_blocks
 from overlord.ingest.spec import DelimitedFormat, InputFormat, JsonFormat
-from overlord.ingest.stats import ParseProblem
+from overlord.ingest.stats import IngestError, ParseProblem
 
 
 def read(
@@ -117,3 +118,11 @@ def test_csv_blocks_across_many_lines() -> None:
     assert [r["n"] for r in rows] == [str(i) for i in range(500)]
     assert size == len(text)
     assert pa.types.is_string(pa.array([r["n"] for r in rows]).type)
+
+
+def test_duplicate_header_columns_refused() -> None:
+    fmt = DelimitedFormat(kind="csv", find_columns_from_header=True)
+    with pytest.raises(
+        IngestError, match=r"^Duplicate column entries found : \[a, b\]$"
+    ):
+        read("a,b,a,b,c\n1,2,3,4,5\n", fmt)

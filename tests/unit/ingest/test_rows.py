@@ -397,3 +397,30 @@ def test_java_map() -> None:
     assert java_map({"a": 1, "b": 1.5, "c": [1, "x"], "d": None, "e": True}) == (
         "{a=1, b=1.5, c=[1, x], e=true}"
     )
+
+
+def test_numeric_columns_from_lists() -> None:
+    dims = DimensionsSpec((DimensionSchema("page"), DimensionSchema("n", "long")))
+    rows, stats, reports, _ = run(
+        schema(dimensions=dims),
+        [
+            {"ts": "2024-01-01T00:00:00Z", "page": "A", "n": [4]},
+            {"ts": "2024-01-01T00:00:00Z", "page": "B", "n": []},
+            {"ts": "2024-01-01T00:00:00Z", "page": "C", "n": [1, 2]},
+        ],
+    )
+    assert [r["n"] for r in rows] == [4, None, None]
+    assert (stats.processed, stats.processed_with_error) == (2, 1)
+    assert reports[0]["details"] == ["Unable to parse value[[1, 2]] for field[n]"]
+
+
+def test_timestamps_out_of_range_are_unparseable() -> None:
+    rows, stats, reports, _ = run(
+        schema(timestamp=TimestampSpec("ts", "millis")),
+        [{"ts": 10**17, "page": "far"}, {"ts": T0, "page": "now"}],
+    )
+    assert rows == [{"__time": T0, "page": "now"}]
+    assert stats.unparseable == 1
+    assert reports[0]["details"] == [
+        "Timestamp[100000000000000000] is unparseable! Event: {ts=100000000000000000, page=far}"
+    ]
