@@ -1,10 +1,10 @@
 """Input formats: a byte stream → Arrow tables, block by block.
 
 The stream is cut into blocks of whole lines and each block is parsed by Arrow's
-vectorised readers (``pyarrow.json``, ``pyarrow.csv``). Only a block that fails to
-parse is split further, down to a few lines parsed one by one, to find and report the
-bad rows as Druid does (``Unable to parse row [<line>]``, from JsonLineReader and
-DelimitedValueReader) while the good rows of the block still load.
+vectorised readers (``pyarrow.json``, ``pyarrow.csv``). Only a block Arrow refuses
+takes the slow path, to find and report its bad rows as Druid does
+(``Unable to parse row [<line>]``, from JsonLineReader and DelimitedValueReader)
+while its good rows still load.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,8 +26,6 @@ from overlord.ingest.stats import IngestError, ParseProblem
 
 DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
 _SAMPLE_BYTES = 256 * 1024
-# Below this many lines a failing block is parsed line by line.
-_LINE_BY_LINE = 32
 
 
 @dataclass
@@ -125,26 +123,20 @@ def _parse_json(data: bytes, block: Block, string_fields: set[str]) -> None:
     try:
         table = _json_table(data, string_fields)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    else:
-        if table.num_rows:
-            block.tables.append(table)
+        _parse_json_lines(data.splitlines(), block, string_fields)
         return
-    lines = data.splitlines()
-    if len(lines) <= _LINE_BY_LINE:
-        _parse_json_lines(lines, block, string_fields)
-        return
-    middle = data.find(b"\n", len(data) // 2)
-    if middle < 0 or middle == len(data) - 1:
-        middle = data.rfind(b"\n", 0, len(data) - 1)
-    _parse_json(data[: middle + 1], block, string_fields)
-    _parse_json(data[middle + 1 :], block, string_fields)
+    if table.num_rows:
+        block.tables.append(table)
 
 
 def _parse_json_lines(
     lines: list[bytes], block: Block, string_fields: set[str]
 ) -> None:
+    """The slow path of a block Arrow refused: find its bad lines in Python, then
+    load the good ones with Arrow again, or (when the lines disagree on a field's
+    type, which Arrow refuses) from the values Python parsed."""
     good: list[bytes] = []
+    values: list[dict[str, Any]] = []
     for line in lines:
         if not line.strip():
             continue
@@ -154,6 +146,7 @@ def _parse_json_lines(
             value = None
         if isinstance(value, dict):
             good.append(line)
+            values.append(value)
         else:
             block.bad.append(_unparseable(line))
     if not good:
@@ -161,15 +154,56 @@ def _parse_json_lines(
     try:
         block.tables.append(_json_table(b"\n".join(good), string_fields))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # Lines that disagree on a column's type: one table each, the text fields
-        # declared only where the line has text there.
-        for line in good:
-            value = json.loads(line)
-            text = {f for f in string_fields if isinstance(value.get(f), str)}
-            try:
-                block.tables.append(_json_table(line, text))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                block.bad.append(_unparseable(line))
+        block.tables.append(python_table(values))
+
+
+def python_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """A table from parsed JSON objects whose fields vary in type: a field with
+    lists anywhere becomes lists of text (a lone value a one-value list, as Druid
+    reads both the same way), other mixed fields become text as Java prints it."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pa.Table.from_arrays(
+        [_python_column([row.get(name) for row in rows]) for name in names],
+        names=list(names),
+    )
+
+
+def _python_column(values: list[Any]) -> pa.Array:
+    kinds = {type(v) for v in values if v is not None}
+    try:
+        if not kinds or kinds in ({bool}, {int}, {float}, {int, float}, {str}):
+            return pa.array(values)
+        if kinds == {dict}:
+            return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    if list in kinds:
+        return pa.array(
+            [
+                None
+                if v is None
+                else [_text(x) for x in v]
+                if isinstance(v, list)
+                else [_text(v)]
+                for v in values
+            ],
+            pa.list_(pa.string()),
+        )
+    return pa.array([None if v is None else _text(v) for v in values], pa.string())
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value).replace("e+", "E").replace("e-", "E-")
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
 
 
 # --- csv / tsv ----------------------------------------------------------------------

@@ -126,3 +126,14 @@ def test_duplicate_header_columns_refused() -> None:
         IngestError, match=r"^Duplicate column entries found : \[a, b\]$"
     ):
         read("a,b,a,b,c\n1,2,3,4,5\n", fmt)
+
+
+def test_json_fields_mixing_lists_and_values() -> None:
+    text = '{"tags":"a","n":1}\n{"tags":["b","c"],"n":true}\n{"tags":null,"n":1.5}\n'
+    rows, bad, _ = read(text, JsonFormat())
+    assert rows == [
+        {"tags": ["a"], "n": "1"},
+        {"tags": ["b", "c"], "n": "true"},
+        {"tags": None, "n": "1.5"},
+    ]
+    assert bad == []
