@@ -43,7 +43,11 @@ class Ingestion:
     :meth:`run` works (live reports). ``allocate`` decides each new partition's
     version and number (default: ``version``, numbered from 0 in each chunk);
     ``input_entities`` restricts the run to some of the source's entities (a
-    sub-task's split).
+    sub-task's split). Runs that may write into the same time chunk (the
+    sub-tasks of one ``index_parallel``, appends) need an ``allocate`` handing out
+    distinct partition numbers (``segmentAllocate``); with ``core_partitions`` None
+    a segment's ``partitions`` is the count this run wrote in its chunk, which the
+    publisher may restate.
     """
 
     def __init__(

@@ -36,6 +36,7 @@ from overlord.ingest.timestamps import (
     MIN_MILLIS,
     TimestampParser,
     bucket_starts,
+    tolerant,
     truncate,
 )
 from overlord.timeutil import to_millis
@@ -197,15 +198,20 @@ def number_column(column: pa.Array, target: pa.DataType) -> tuple[pa.Array, list
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         blank = pc.equal(pc.utf8_trim_whitespace(column), "")
         column = pc.if_else(pc.fill_null(blank, False), pa.scalar(None, kind), column)
-        try:
-            return pc.cast(column, target), []
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-        if pa.types.is_integer(target):
+
+        def fast(values: pa.Array) -> pa.Array:
             try:
-                return number_column(pc.cast(column, pa.float64()), target)
+                return pc.cast(values, target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
+                if not pa.types.is_integer(target):
+                    raise
+            # "3.9" in a long column: its whole part, as Java's cast keeps it.
+            return number_column(pc.cast(values, pa.float64()), target)[0]
+
+        def slow(values: pa.Array) -> tuple[pa.Array, list[int]]:
+            return _python_numbers(values, target)
+
+        return tolerant(column, fast, slow)
     return _python_numbers(column, target)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -112,20 +113,25 @@ class TimestampParser:
             column = pc.cast(column, pa.string())
         elif not pa.types.is_string(kind) and not pa.types.is_large_string(kind):
             return self._python(column)
+        return tolerant(column, self._fast, self._python)
+
+    def _fast(self, column: pa.Array) -> pa.Array:
+        """Text to milliseconds, vectorised; raises pa.ArrowInvalid on any bad value."""
         if self.kind in NUMERIC_FORMATS:
-            try:
-                return self._numeric(pc.cast(column, pa.int64())), []
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return self._python(column)
+            return self._numeric(pc.cast(column, pa.int64()))
         if self.kind == "joda":
             return self._joda(column)
         if self.kind == "auto":
-            digits = pc.match_substring_regex(column, r"^-?\d+$")
+            digits = pc.fill_null(pc.match_substring_regex(column, r"^-?\d+$"), False)
+            if pc.all(pc.or_(digits, pc.is_null(column))).as_py():
+                return self._numeric(pc.cast(column, pa.int64()))
             if pc.any(digits).as_py():
-                if not pc.all(pc.fill_null(digits, True)).as_py():
-                    return self._python(column)
-                return self._numeric(pc.cast(column, pa.int64())), []
-        return self._iso(column)
+                raise pa.ArrowInvalid("millis and ISO texts mixed")
+        try:
+            return pc.cast(pc.cast(column, pa.timestamp("ms", "UTC")), pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Without a zone: UTC, as Druid reads it.
+            return pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
 
     def _numeric(self, column: pa.Array) -> pa.Array:
         scale = NUMERIC_FORMATS.get(self.kind, 1)
@@ -139,27 +145,17 @@ class TimestampParser:
             return floor_divide(column, -scale)
         return column
 
-    def _iso(self, column: pa.Array) -> tuple[pa.Array, list[int]]:
-        for target in (pa.timestamp("ms", "UTC"), pa.timestamp("ms")):
-            try:
-                return pc.cast(pc.cast(column, target), pa.int64()), []
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                continue
-        return self._python(column)
-
-    def _joda(self, column: pa.Array) -> tuple[pa.Array, list[int]]:
-        if "%f" not in self.strptime and "%Z" not in self.strptime:
-            try:
-                parsed = pc.strptime(
-                    column, format=self.strptime, unit="ms", error_is_null=True
-                )
-                millis = pc.cast(parsed, pa.int64())
-                failed = pc.and_(pc.is_valid(column), pc.is_null(millis))
-                if not pc.any(failed).as_py():
-                    return millis, []
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
-        return self._python(column)
+    def _joda(self, column: pa.Array) -> pa.Array:
+        if "%f" in self.strptime or "%Z" in self.strptime:
+            # Arrow's strptime has no fractions or zone names: Python's has.
+            raise pa.ArrowNotImplementedError(self.strptime)
+        parsed = pc.strptime(
+            column, format=self.strptime, unit="ms", error_is_null=True
+        )
+        millis = pc.cast(parsed, pa.int64())
+        if pc.any(pc.and_(pc.is_valid(column), pc.is_null(millis))).as_py():
+            raise pa.ArrowInvalid("unparseable")
+        return millis
 
     def _python(self, column: pa.Array) -> tuple[pa.Array, list[int]]:
         values: list[int | None] = []
@@ -201,6 +197,29 @@ class TimestampParser:
             return to_millis(when)
         except (ValueError, InvalidTime, OverflowError):
             return None
+
+
+SMALL = 64
+
+
+def tolerant(
+    column: pa.Array,
+    fast: Callable[[pa.Array], pa.Array],
+    slow: Callable[[pa.Array], tuple[pa.Array, list[int]]],
+) -> tuple[pa.Array, list[int]]:
+    """``fast`` over ``column``; where it raises, halves are tried again and only
+    pieces of at most ``SMALL`` values go through ``slow`` (which reports the
+    positions of bad values), so one bad value keeps the rest vectorised."""
+    try:
+        return fast(column), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    if len(column) <= SMALL:
+        return slow(column)
+    middle = len(column) // 2
+    head, head_bad = tolerant(column.slice(0, middle), fast, slow)
+    tail, tail_bad = tolerant(column.slice(middle), fast, slow)
+    return pa.concat_arrays([head, tail]), head_bad + [i + middle for i in tail_bad]
 
 
 def _scaled(value: int, kind: str) -> int:

@@ -424,3 +424,15 @@ def test_timestamps_out_of_range_are_unparseable() -> None:
     assert reports[0]["details"] == [
         "Timestamp[100000000000000000] is unparseable! Event: {ts=100000000000000000, page=far}"
     ]
+
+
+def test_one_bad_number_among_many() -> None:
+    from overlord.ingest.rows import number_column
+
+    values = [str(i) for i in range(1000)]
+    values[10] = "ten"
+    values[900] = "9.5"
+    numbers, bad = number_column(pa.array(values), pa.int64())
+    assert bad == [10]
+    assert numbers[9:12].to_pylist() == [9, None, 11]
+    assert numbers[900].as_py() == 9

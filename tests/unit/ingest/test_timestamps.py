@@ -138,3 +138,12 @@ def test_bucket_starts_cover_overlapping_buckets() -> None:
     assert dt.timedelta(
         milliseconds=bucket_starts("HOUR", (interval,))[0] - T0
     ) == dt.timedelta(hours=12)
+
+
+def test_one_bad_value_among_many() -> None:
+    values: list[object] = ["2024-01-01T00:00:00Z"] * 1000
+    values[637] = "garbage"
+    millis, bad = parse("iso", values)
+    assert bad == [637]
+    assert millis[636:639] == [T0, None, T0]
+    assert millis.count(T0) == 999
