@@ -97,7 +97,8 @@ def _http_entity(source: HttpSource, uri: str) -> InputEntity:
     def opener() -> BinaryIO:
         request = urllib.request.Request(uri)  # noqa: S310 (http/https checked below)
         if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
-            raise IngestError(f"Unsupported URI scheme in [{uri}]")
+            # Druid's HttpInputSource.throwIfInvalidProtocols (default allowed set).
+            raise IngestError("Only [http, https] protocols are allowed")
         if source.username is not None:
             # Druid's HttpEntity: preemptive basic auth when a username is given.
             secret = f"{source.username}:{source.password or ''}".encode()

@@ -119,6 +119,6 @@ def test_http_refused(server: str) -> None:
 
 def test_http_other_schemes_refused() -> None:
     with pytest.raises(
-        IngestError, match=r"^Unsupported URI scheme in \[file:///etc/passwd\]$"
+        IngestError, match=r"^Only \[http, https\] protocols are allowed$"
     ):
         contents(HttpSource(("file:///etc/passwd",)))
