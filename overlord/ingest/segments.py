@@ -245,7 +245,7 @@ class SegmentWriter:
     def _file_rows(self, rows: pa.Table) -> pa.Table:
         arrays = []
         for name in self.row_schema.names:
-            column = _array(rows.column(name))
+            column = rows.column(name)
             if name == TIME:
                 column = pc.cast(column, pa.timestamp("ms", "UTC"))
             elif name in self.multi_value:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from overlord.ingest.rows import TIME
+from overlord.ingest.rows import TIME, time_sorted
 
 FAN_IN = 32
 MAX_GROUP_ROWS = 65_536
@@ -102,8 +102,7 @@ class RowBuffer:
         return table
 
     def _spill(self, table: pa.Table) -> None:
-        order = pc.sort_indices(table, sort_keys=[(TIME, "ascending")])
-        self.runs.append(self._write_run(table.take(order)))
+        self.runs.append(self._write_run(_by_time(table)))
 
     def _write_run(self, table: pa.Table) -> list[_Piece]:
         path = os.path.join(self.work_dir, f"spill-{self.spills:06d}.parquet")
@@ -116,9 +115,7 @@ class RowBuffer:
         """Emit every row, combined by ``finish``, in time order."""
         runs = list(self.runs)
         if self.pending:
-            table = _conform(self._take(), schema)
-            order = pc.sort_indices(table, sort_keys=[(TIME, "ascending")])
-            table = table.take(order)
+            table = _by_time(_conform(self._take(), schema))
             runs.append([_Piece(_first(table), table.num_rows, table=table)])
         self.runs = []
         while len(runs) > FAN_IN:
@@ -198,6 +195,12 @@ def _merge_sorted(
         emit(finish(ready))
 
 
+def _by_time(table: pa.Table) -> pa.Table:
+    if time_sorted(table):
+        return table
+    return table.take(pc.sort_indices(table, sort_keys=[(TIME, "ascending")]))
+
+
 def _first(table: pa.Table) -> int:
     return int(pc.min(table.column(TIME)).as_py())
 
@@ -205,7 +208,7 @@ def _first(table: pa.Table) -> int:
 def _concat(tables: list[pa.Table]) -> pa.Table:
     if len(tables) == 1:
         return tables[0]
-    return pa.concat_tables(tables, promote_options="default").combine_chunks()
+    return pa.concat_tables(tables, promote_options="default")
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
