@@ -460,7 +460,11 @@ class RowTransformer:
         # MapInputRowParser reports them as unparseable instead).
         self.stats.thrown_away += count - len(bad) - _count(keep)
         if spec.filter is not None:
-            matches = pc.fill_null(filter_mask(raw, spec.filter), False)
+            # Filters may name __time (epoch ms), as Druid's row selectors allow.
+            subject = (
+                raw if TIME in raw.column_names else raw.append_column(TIME, millis)
+            )
+            matches = pc.fill_null(filter_mask(subject, spec.filter), False)
             self.stats.thrown_away += _count(pc.and_(keep, pc.invert(matches)))
             keep = pc.and_(keep, matches)
         if self.allowed is not None:

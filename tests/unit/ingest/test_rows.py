@@ -436,3 +436,23 @@ def test_one_bad_number_among_many() -> None:
     assert bad == [10]
     assert numbers[9:12].to_pylist() == [9, None, 11]
     assert numbers[900].as_py() == 9
+
+
+def test_filter_on_time() -> None:
+    flt = filter_from_json(
+        {
+            "type": "bound",
+            "dimension": "__time",
+            "lower": str(T0 + HOUR),
+            "ordering": "numeric",
+        }
+    )
+    rows, stats, _, _ = run(
+        schema(filter=flt),
+        [
+            {"ts": "2024-01-01T00:00:00Z", "page": "A"},
+            {"ts": "2024-01-01T01:00:00Z", "page": "B"},
+        ],
+    )
+    assert rows == [{"__time": T0 + HOUR, "page": "B"}]
+    assert stats.thrown_away == 1
