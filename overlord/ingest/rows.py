@@ -272,14 +272,20 @@ def _values_view(table: pa.Table, name: str) -> tuple[pa.Array, pa.Array | None]
     return _scalar_text(column), None
 
 
+def row_numbers(count: int) -> pa.Array:
+    """0, 1, … count - 1 as int64, without a Python loop."""
+    if count == 0:
+        return pa.array([], pa.int64())
+    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
+    return pc.subtract(pc.cumulative_sum(ones), 1)
+
+
 def _per_row(count: int, parents: pa.Array | None, matches: pa.Array) -> pa.Array:
     """Multi-value rows match when any of their values does (Druid's rule)."""
     if parents is None:
         return matches
     hits = pc.filter(parents, pc.fill_null(matches, False))
-    return pc.is_in(
-        pa.array(range(count), pa.int64()), value_set=pc.cast(hits, pa.int64())
-    )
+    return pc.is_in(row_numbers(count), value_set=pc.cast(hits, pa.int64()))
 
 
 def filter_mask(table: pa.Table, spec: Filter) -> pa.Array:
@@ -287,12 +293,12 @@ def filter_mask(table: pa.Table, spec: Filter) -> pa.Array:
     nulls since Druid 28); callers keep only true rows."""
     count = table.num_rows
     if isinstance(spec, AndFilter):
-        result = pa.array([True] * count)
+        result = pa.repeat(pa.scalar(True), count)
         for part in spec.fields:
             result = pc.and_kleene(result, filter_mask(table, part))
         return result
     if isinstance(spec, OrFilter):
-        result = pa.array([False] * count)
+        result = pa.repeat(pa.scalar(False), count)
         for part in spec.fields:
             result = pc.or_kleene(result, filter_mask(table, part))
         return result
@@ -495,7 +501,7 @@ class RowTransformer:
             columns.append(numbers)
         for metric in self.metrics:
             if metric.type == "count":
-                columns.append(pa.array([1] * kept_count, pa.int64()))
+                columns.append(pa.repeat(pa.scalar(1, pa.int64()), kept_count))
                 continue
             column = _column(raw, metric.field_name or "")
             values, several = single_values(column)
@@ -534,9 +540,7 @@ class RowTransformer:
 def _null_at(values: pa.Array, rows: list[int]) -> pa.Array:
     if not rows:
         return values
-    mask = pc.is_in(
-        pa.array(range(len(values)), pa.int64()), pa.array(rows, pa.int64())
-    )
+    mask = pc.is_in(row_numbers(len(values)), pa.array(rows, pa.int64()))
     return pc.if_else(mask, pa.scalar(None, values.type), values)
 
 

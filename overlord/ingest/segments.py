@@ -180,6 +180,9 @@ class SegmentWriter:
 
     def _append(self, start: int, rows: pa.Table) -> None:
         if start != self._chunk_start:
+            if self._chunk_start is not None and start < self._chunk_start:
+                # A closed chunk cannot take rows again: its files are final.
+                raise ValueError("rows must arrive in time order")
             self._close_chunk()
             self._chunk_start = start
             self._chunk_index = 0

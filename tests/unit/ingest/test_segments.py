@@ -155,3 +155,10 @@ def test_abort_removes_files(tmp_path: Path) -> None:
 def test_unknown_uri_scheme_refused() -> None:
     with pytest.raises(pa.ArrowInvalid):
         DeepStorage("nosuchscheme://bucket/x")
+
+
+def test_rows_must_come_in_time_order(tmp_path: Path) -> None:
+    out = writer(str(tmp_path))
+    out.write(rows([T0 + DAY]))
+    with pytest.raises(ValueError, match="^rows must arrive in time order$"):
+        out.write(rows([T0]))
