@@ -160,5 +160,5 @@ def test_unknown_uri_scheme_refused() -> None:
 def test_rows_must_come_in_time_order(tmp_path: Path) -> None:
     out = writer(str(tmp_path))
     out.write(rows([T0 + DAY]))
-    with pytest.raises(ValueError, match="^rows must arrive in time order$"):
+    with pytest.raises(ValueError, match=r"^rows must arrive in time order$"):
         out.write(rows([T0]))
