@@ -4,6 +4,7 @@ ParseExceptionHandler count and report them."""
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class ParseExceptionHandler:
         self._saved: collections.deque[dict[str, Any]] | None = (
             collections.deque(maxlen=max_saved) if max_saved > 0 else None
         )
+        # Live reports read the saved reports from another thread.
+        self._lock = threading.Lock()
 
     @property
     def wants_details(self) -> bool:
@@ -114,7 +117,7 @@ class ParseExceptionHandler:
                     )
                 if self._saved is not None:
                     # Druid's ParseExceptionReport.
-                    self._saved.append(
+                    self._save(
                         {
                             "input": problem.input,
                             "errorType": kind,
@@ -125,6 +128,14 @@ class ParseExceptionHandler:
         if exceeded:
             raise MaxParseExceptionsExceeded(self.max_parse_exceptions)
 
+    def _save(self, report: dict[str, Any]) -> None:
+        assert self._saved is not None
+        with self._lock:
+            self._saved.append(report)
+
     def reports(self) -> list[dict[str, Any]]:
         """The saved reports, newest first (IndexTaskUtils.getReportListFromSavedParseExceptions)."""
-        return list(reversed(self._saved)) if self._saved is not None else []
+        if self._saved is None:
+            return []
+        with self._lock:
+            return list(reversed(self._saved))
