@@ -118,3 +118,11 @@ def finer_or_equal(preferred: str | dt.timedelta) -> list[str | dt.timedelta]:
     finer: list[str | dt.timedelta] = [preferred]
     finer += [g for g in STANDARD[index + 1 :] if g != "WEEK"]
     return finer
+
+
+def fixed_size(granularity: str | dt.timedelta) -> dt.timedelta | None:
+    """The length of a granularity whose buckets all have one length from the epoch
+    (``HOUR``, ``PT2H``…); None for NONE, ALL and calendar ones (WEEK and longer)."""
+    if isinstance(granularity, dt.timedelta):
+        return granularity
+    return _FIXED.get(granularity)

@@ -1,0 +1,166 @@
+"""One batch ingestion run: input → rows → spills → segments."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from overlord.ingest.deep_storage import DeepStorage
+from overlord.ingest.formats import DEFAULT_BLOCK_SIZE, read_blocks
+from overlord.ingest.rows import RowTransformer, combine, sort_rows
+from overlord.ingest.segments import (
+    ROW_GROUP_ROWS,
+    Allocator,
+    SegmentDescription,
+    SegmentWriter,
+    fixed_version,
+)
+from overlord.ingest.sources import InputEntity, entities
+from overlord.ingest.spec import IngestSpec
+from overlord.ingest.spill import RowBuffer
+from overlord.ingest.stats import (
+    IngestError,
+    ParseExceptionHandler,
+    ParseProblem,
+    RowStats,
+)
+
+MIN_BLOCK_SIZE = 64 * 1024
+
+
+class IngestStopped(IngestError):
+    """``should_stop`` said so (the task was shut down)."""
+
+    def __init__(self) -> None:
+        super().__init__("Ingestion was stopped")
+
+
+class Ingestion:
+    """Ingest ``spec`` into segments under ``storage``.
+
+    ``stats`` and :meth:`unparseable_events` may be read from another thread while
+    :meth:`run` works (live reports). ``allocate`` decides each new partition's
+    version and number (default: ``version``, numbered from 0 in each chunk);
+    ``input_entities`` restricts the run to some of the source's entities (a
+    sub-task's split). Runs that may write into the same time chunk (the
+    sub-tasks of one ``index_parallel``, appends) need an ``allocate`` handing out
+    distinct partition numbers (``segmentAllocate``); with ``core_partitions`` None
+    a segment's ``partitions`` is the count this run wrote in its chunk, which the
+    publisher may restate.
+    """
+
+    def __init__(
+        self,
+        spec: IngestSpec,
+        *,
+        storage: str,
+        version: str,
+        work_dir: str | None = None,
+        allocate: Allocator | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        log: Callable[[str], None] | None = None,
+        input_entities: Sequence[InputEntity] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.storage = DeepStorage(storage)
+        self.allocate = allocate or fixed_version(version)
+        self.work_dir = work_dir
+        self.should_stop = should_stop or (lambda: False)
+        self.log = log
+        self.input_entities = input_entities
+        self.stats = RowStats()
+        tuning = spec.tuning
+        self.handler = ParseExceptionHandler(
+            self.stats,
+            max_parse_exceptions=tuning.max_parse_exceptions,
+            max_saved=tuning.max_saved_parse_exceptions,
+            log=log if tuning.log_parse_exceptions else None,
+        )
+
+    @property
+    def block_size(self) -> int:
+        limit = self.spec.tuning.bytes_limit
+        if limit is None:
+            return DEFAULT_BLOCK_SIZE
+        return max(MIN_BLOCK_SIZE, min(DEFAULT_BLOCK_SIZE, limit // 8))
+
+    def unparseable_events(self) -> list[dict[str, Any]]:
+        """Druid's saved ParseExceptionReports, newest first."""
+        return self.handler.reports()
+
+    def run(self) -> list[SegmentDescription]:
+        """Read everything, write the segments and describe them.
+
+        Raises:
+            IngestError: with Druid's text (``Max parse exceptions[…] exceeded``…);
+                no segment file is left behind then.
+        """
+        spec = self.spec
+        schema = spec.data_schema
+        rows = RowTransformer(schema, self.handler, self.stats)
+        rollup = schema.granularity.rollup
+
+        def roll(table: Any) -> Any:
+            return combine(table, [d.name for d in rows.dimensions], schema.metrics)
+
+        def finish(table: Any) -> Any:
+            dimensions = [d.name for d in rows.dimensions]
+            if rollup:
+                table = combine(table, dimensions, schema.metrics)
+            return sort_rows(table, dimensions, rollup)
+
+        with tempfile.TemporaryDirectory(prefix="ingest-", dir=self.work_dir) as work:
+            buffer = RowBuffer(
+                work_dir=work,
+                max_rows=spec.tuning.max_rows_in_memory,
+                max_bytes=spec.tuning.bytes_limit,
+                roll=roll if rollup else None,
+            )
+            string_fields: set[str] = set()
+            sources = (
+                self.input_entities
+                if self.input_entities is not None
+                else entities(spec.source)
+            )
+            for entity in sources:
+                with entity.open() as stream:
+                    for block in read_blocks(
+                        stream, spec.format, self.block_size, string_fields
+                    ):
+                        if self.should_stop():
+                            raise IngestStopped
+                        self.stats.processed_bytes += block.nbytes
+                        if block.bad:
+                            self._unparseable(block.bad)
+                        for table in block.tables:
+                            buffer.add(rows.transform(table))
+            writer = SegmentWriter(
+                data_source=schema.data_source,
+                storage=self.storage,
+                allocate=self.allocate,
+                segment_granularity=schema.granularity.segment_granularity,
+                row_schema=rows.schema_of_rows(),
+                metrics=tuple(m.name for m in schema.metrics),
+                multi_value=rows.multi_value,
+                max_rows_per_segment=spec.tuning.max_rows_per_segment,
+                # Row groups buffered in memory stay within the in-memory limit.
+                row_group_rows=min(ROW_GROUP_ROWS, spec.tuning.max_rows_in_memory),
+            )
+            try:
+                buffer.merge(rows.schema_of_rows(), finish, self._checked(writer.write))
+                return writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+
+    def _unparseable(self, bad: list[ParseProblem]) -> None:
+        self.handler.handle("unparseable", len(bad), lambda: bad)
+
+    def _checked(self, write: Callable[[Any], None]) -> Callable[[Any], None]:
+        def checked(table: Any) -> None:
+            if self.should_stop():
+                raise IngestStopped
+            write(table)
+
+        return checked
