@@ -7,6 +7,9 @@ Create Date: 2026-12-02 11:32:47.567677
 A migration must work with the code of the previous release still running: split a
 breaking change into an expand revision (add) and a later contract revision (drop).
 MariaDB commits every DDL statement on its own, so keep each revision small.
+
+Expand only: one new table (Druid's ``druid_config``: the worker behaviour config by
+name) that the previous release never reads; its changes are audited in ``audit_log``.
 """
 
 from collections.abc import Sequence
