@@ -19,6 +19,7 @@ from overlord.api.parsing import NO_BODY, read_json_body
 from overlord.api.responses import (
     JSON,
     dumps,
+    empty_response,
     error_response,
     json_response,
     raw_json_response,
@@ -31,11 +32,20 @@ from overlord.schemas.druid import (
     task_status_plus_schema,
     task_status_schema,
 )
-from overlord.schemas.locked_intervals import load_min_task_priority
+from overlord.schemas.locked_intervals import (
+    JAVA_INT_MAX,
+    JAVA_INT_MIN,
+    load_min_task_priority,
+)
+from overlord.schemas.worker_config import (
+    DEFAULT_WORKER_CONFIG,
+    load_worker_behavior_config,
+)
 from overlord.services import actions as action_service
 from overlord.services import locks as lock_service
 from overlord.services import segments as segment_service
 from overlord.services import tasks as task_service
+from overlord.services import worker_config as worker_config_service
 from overlord.services import workers as worker_service
 from overlord.services.locks import LockFilterPolicy
 from overlord.states import ListState
@@ -441,3 +451,63 @@ def post_locked_intervals_v1() -> Response:
         lambda session: lock_service.locked_intervals(session, policies)
     )
     return json_response(result)
+
+
+# --- Worker behaviour config (the web console's "Overlord dynamic config") ---------
+
+
+@bp.get("/worker")
+def get_worker_config() -> Response:
+    text = database().run(
+        lambda session: worker_config_service.get_worker_config(
+            session, DEFAULT_WORKER_CONFIG
+        )
+    )
+    return raw_json_response(text)
+
+
+@bp.post("/worker")
+def set_worker_config() -> Response:
+    """200 with no entity once stored and audited (``X-Druid-Author`` and
+    ``X-Druid-Comment`` name who and why), as ``OverlordResource.setWorkerConfig``."""
+    document = read_json_body(request)
+    try:
+        config = load_worker_behavior_config(document)
+    except ValidationError as error:
+        raise InvalidInput(" ".join(error.messages)) from error
+    info = audit_info()
+    database().run(
+        lambda session: worker_config_service.set_worker_config(
+            session, config, audit=info, now=utcnow()
+        ),
+        write=True,
+    )
+    return empty_response(200)
+
+
+@bp.get("/worker/history")
+def get_worker_config_history() -> Response:
+    text = request.args.get("interval")
+    interval = None
+    if text is not None:
+        try:
+            interval = parse_interval(text)
+        except InvalidTime as error:
+            # Druid's Intervals.of throws outside the endpoint's try (a 500); 400 here.
+            raise InvalidInput(str(error)) from error
+    count_text = request.args.get("count")
+    count = None
+    if count_text is not None:
+        count = _int_or_404("count", count_text)
+        if not JAVA_INT_MIN <= count <= JAVA_INT_MAX:
+            # Jersey cannot convert it to an Integer: 404, as for any non-number.
+            raise NotFound(
+                f"Invalid value for query parameter [count]: [{count_text}] is not a "
+                "number"
+            )
+    entries = database().run(
+        lambda session: worker_config_service.worker_config_history(
+            session, interval=interval, count=count, now=utcnow()
+        )
+    )
+    return json_response(entries)

@@ -255,3 +255,14 @@ class Cluster(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     node_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
+
+
+class ConfigEntry(Base):
+    """A dynamic configuration by name (Druid's ``druid_config``), e.g. the worker
+    behaviour config ``worker.config``; its changes are audited in ``audit_log``."""
+
+    __tablename__ = "configs"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    payload: Mapped[LongStr]
+    updated_at: Mapped[dt.datetime]
