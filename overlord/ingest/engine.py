@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -124,17 +125,24 @@ class Ingestion:
                 else entities(spec.source)
             )
             for entity in sources:
-                with entity.open() as stream:
-                    for block in read_blocks(
-                        stream, spec.format, self.block_size, string_fields
-                    ):
-                        if self.should_stop():
-                            raise IngestStopped
-                        self.stats.processed_bytes += block.nbytes
-                        if block.bad:
-                            self._unparseable(block.bad)
-                        for table in block.tables:
-                            buffer.add(rows.transform(table))
+                try:
+                    with entity.open() as stream:
+                        for block in read_blocks(
+                            stream, spec.format, self.block_size, string_fields
+                        ):
+                            if self.should_stop():
+                                raise IngestStopped
+                            self.stats.processed_bytes += block.nbytes
+                            if block.bad:
+                                self._unparseable(block.bad)
+                            for table in block.tables:
+                                buffer.add(rows.transform(table))
+                except (OSError, EOFError, http.client.HTTPException) as error:
+                    # Unreadable, truncated or corrupt input (a dropped HTTP
+                    # connection, a bad gzip stream): the task fails saying so.
+                    raise IngestError(
+                        f"Failed to read [{entity.name}]: {error}"
+                    ) from error
             writer = SegmentWriter(
                 data_source=schema.data_source,
                 storage=self.storage,
