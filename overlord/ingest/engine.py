@@ -125,6 +125,7 @@ class Ingestion:
                 else entities(spec.source)
             )
             for entity in sources:
+                self._info(f"Reading input [{entity.name}]")
                 try:
                     with entity.open() as stream:
                         for block in read_blocks(
@@ -155,12 +156,28 @@ class Ingestion:
                 # Row groups buffered in memory stay within the in-memory limit.
                 row_group_rows=min(ROW_GROUP_ROWS, spec.tuning.max_rows_in_memory),
             )
+            self._info(
+                f"Read {self.stats.processed_bytes} bytes, row stats "
+                f"{self.stats.to_json()}, {buffer.spills} spill file(s); "
+                "merging into segments"
+            )
             try:
                 buffer.merge(rows.schema_of_rows(), finish, self._checked(writer.write))
-                return writer.close()
+                segments = writer.close()
             except BaseException:
                 writer.abort()
                 raise
+            for segment in segments:
+                self._info(
+                    f"Wrote segment {segment.data_source} {segment.interval} "
+                    f"partition {segment.partition_num}: {segment.num_rows} rows, "
+                    f"{segment.size} bytes"
+                )
+            return segments
+
+    def _info(self, message: str) -> None:
+        if self.log is not None:
+            self.log(message)
 
     def _unparseable(self, bad: list[ParseProblem]) -> None:
         self.handler.handle("unparseable", len(bad), lambda: bad)
