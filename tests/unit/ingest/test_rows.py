@@ -11,7 +11,6 @@ from overlord.ingest.rows import (
     MULTI_VALUE_SEPARATOR,
     RowTransformer,
     combine,
-    java_map,
     sort_rows,
 )
 from overlord.ingest.spec import (
@@ -393,10 +392,20 @@ def test_rollup_with_every_aggregator() -> None:
     )
 
 
-def test_java_map() -> None:
-    assert java_map({"a": 1, "b": 1.5, "c": [1, "x"], "d": None, "e": True}) == (
-        "{a=1, b=1.5, c=[1, x], e=true}"
+def test_float_cells_as_java_text() -> None:
+    values = [3.0, 0.25, 1e20, 1.5e-05, None, -12345678.5]
+    rows, _, _, _ = run(
+        schema(),
+        [{"ts": "2024-01-01T00:00:00Z", "page": v} for v in values],
     )
+    assert [r["page"] for r in rows] == [
+        "3.0",
+        "0.25",
+        "1.0E20",
+        "1.5E-5",
+        None,
+        "-1.23456785E7",
+    ]
 
 
 def test_numeric_columns_from_lists() -> None:
