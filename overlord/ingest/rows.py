@@ -308,7 +308,10 @@ def filter_mask(table: pa.Table, spec: Filter) -> pa.Array:
 
 def _in(table: pa.Table, name: str, wanted: tuple[str | None, ...]) -> pa.Array:
     values, parents = _values_view(table, name)
-    strings = [v for v in wanted if v is not None]
+    # Druid's InDimFilter and SelectorDimFilter compare text: 5 matches "5".
+    strings = [
+        v if isinstance(v, str) else java_string(v) for v in wanted if v is not None
+    ]
     matches = pc.is_in(values, value_set=pa.array(strings, pa.string()))
     if None in wanted:
         matches = pc.or_(matches, pc.is_null(values))
@@ -342,7 +345,7 @@ def _bound(table: pa.Table, spec: BoundFilter) -> pa.Array:
         subject = values
 
         def bound(value: str) -> Any:
-            return value
+            return value if isinstance(value, str) else java_string(value)
 
     result = pc.is_valid(subject)
     result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))

@@ -465,3 +465,12 @@ def test_filter_on_time() -> None:
     )
     assert rows == [{"__time": T0 + HOUR, "page": "B"}]
     assert stats.thrown_away == 1
+
+
+def test_filter_values_given_as_numbers_compare_as_text() -> None:
+    flt = filter_from_json({"type": "in", "dimension": "n", "values": [5, 100]})
+    rows, _, _, _ = run(schema(filter=flt), ROWS)
+    assert [r["page"] for r in rows] == ["Main", "User"]
+    flt = filter_from_json({"type": "selector", "dimension": "n", "value": 15})
+    rows, _, _, _ = run(schema(filter=flt), ROWS)
+    assert [r["page"] for r in rows] == ["Talk"]
