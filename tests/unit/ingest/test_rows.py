@@ -474,3 +474,11 @@ def test_filter_values_given_as_numbers_compare_as_text() -> None:
     flt = filter_from_json({"type": "selector", "dimension": "n", "value": 15})
     rows, _, _, _ = run(schema(filter=flt), ROWS)
     assert [r["page"] for r in rows] == ["Talk"]
+
+
+def test_rollup_without_metrics_keeps_distinct_rows() -> None:
+    table = pa.table({"__time": [1, 1, 2], "k": ["a", "a", "b"]})
+    assert combine(table, ["k"], ()).to_pylist() == [
+        {"__time": 1, "k": "a"},
+        {"__time": 2, "k": "b"},
+    ]
