@@ -20,7 +20,12 @@ Pipeline, block by block (memory stays bounded whatever the input size):
   ``maxRowsPerSegment`` rows) per ``segmentGranularity`` chunk, under a directory or
   any filesystem URI pyarrow opens, described as Druid ``DataSegment``\\ s;
 * ``stats`` — Druid's ``rowStats`` and saved parse exceptions, and
-  ``Max parse exceptions[N] exceeded``.
+  ``Max parse exceptions[N] exceeded``; ``javatext`` prints values as Druid's Java
+  does in rows and messages.
+
+Rule taken from issue 9 rather than the newest Druid: a row without a timestamp
+(and no ``missingValue``) counts as ``thrownAway``; Druid's MapInputRowParser now
+reports it as unparseable (``Timestamp[null] is unparseable!``).
 
 Usage::
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
+
+from overlord.ingest.stats import IngestError
 
 
 class DeepStorage:
@@ -14,7 +17,12 @@ class DeepStorage:
 
     def __init__(self, location: str) -> None:
         if "://" in location:
-            self.filesystem, root = pafs.FileSystem.from_uri(location)
+            try:
+                self.filesystem, root = pafs.FileSystem.from_uri(location)
+            except (pa.ArrowException, OSError, ValueError) as error:
+                raise IngestError(
+                    f"Cannot use deep storage [{location}]: {error}"
+                ) from error
             self.prefix = location.rstrip("/")
         else:
             self.filesystem = pafs.LocalFileSystem()

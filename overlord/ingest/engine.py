@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -124,17 +125,25 @@ class Ingestion:
                 else entities(spec.source)
             )
             for entity in sources:
-                with entity.open() as stream:
-                    for block in read_blocks(
-                        stream, spec.format, self.block_size, string_fields
-                    ):
-                        if self.should_stop():
-                            raise IngestStopped
-                        self.stats.processed_bytes += block.nbytes
-                        if block.bad:
-                            self._unparseable(block.bad)
-                        for table in block.tables:
-                            buffer.add(rows.transform(table))
+                self._info(f"Reading input [{entity.name}]")
+                try:
+                    with entity.open() as stream:
+                        for block in read_blocks(
+                            stream, spec.format, self.block_size, string_fields
+                        ):
+                            if self.should_stop():
+                                raise IngestStopped
+                            self.stats.processed_bytes += block.nbytes
+                            if block.bad:
+                                self._unparseable(block.bad)
+                            for table in block.tables:
+                                buffer.add(rows.transform(table))
+                except (OSError, EOFError, http.client.HTTPException) as error:
+                    # Unreadable, truncated or corrupt input (a dropped HTTP
+                    # connection, a bad gzip stream): the task fails saying so.
+                    raise IngestError(
+                        f"Failed to read [{entity.name}]: {error}"
+                    ) from error
             writer = SegmentWriter(
                 data_source=schema.data_source,
                 storage=self.storage,
@@ -147,12 +156,28 @@ class Ingestion:
                 # Row groups buffered in memory stay within the in-memory limit.
                 row_group_rows=min(ROW_GROUP_ROWS, spec.tuning.max_rows_in_memory),
             )
+            self._info(
+                f"Read {self.stats.processed_bytes} bytes, row stats "
+                f"{self.stats.to_json()}, {buffer.spills} spill file(s); "
+                "merging into segments"
+            )
             try:
                 buffer.merge(rows.schema_of_rows(), finish, self._checked(writer.write))
-                return writer.close()
+                segments = writer.close()
             except BaseException:
                 writer.abort()
                 raise
+            for segment in segments:
+                self._info(
+                    f"Wrote segment {segment.data_source} {segment.interval} "
+                    f"partition {segment.partition_num}: {segment.num_rows} rows, "
+                    f"{segment.size} bytes"
+                )
+            return segments
+
+    def _info(self, message: str) -> None:
+        if self.log is not None:
+            self.log(message)
 
     def _unparseable(self, bad: list[ParseProblem]) -> None:
         self.handler.handle("unparseable", len(bad), lambda: bad)

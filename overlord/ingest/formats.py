@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 
+from overlord.ingest.javatext import java_double
 from overlord.ingest.spec import DelimitedFormat, InputFormat, JsonFormat
 from overlord.ingest.stats import IngestError, ParseProblem
 
@@ -200,7 +201,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value).replace("e+", "E").replace("e-", "E-")
+        return java_double(value)
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)

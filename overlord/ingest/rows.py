@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from overlord.ingest.javatext import java_double, java_map, java_string
 from overlord.ingest.spec import (
     Aggregator,
     AndFilter,
@@ -73,31 +74,6 @@ _COMBINE = {
 }
 
 
-def java_string(value: Any) -> str:
-    """A value as Java's ``toString`` prints it inside a row map."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value).replace("e+", "E").replace("e-", "E-")
-    if isinstance(value, list):
-        return "[" + ", ".join(java_string(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return java_map(value)
-    return str(value)
-
-
-def java_map(row: dict[str, Any]) -> str:
-    """``{a=1, b=x}``: how Druid prints a row map in its messages. Null cells are
-    left out: Arrow gives every row of a block every field of the block."""
-    return (
-        "{"
-        + ", ".join(f"{k}={java_string(v)}" for k, v in row.items() if v is not None)
-        + "}"
-    )
-
-
 def _column(table: pa.Table, name: str) -> pa.Array:
     if name not in table.column_names:
         return pa.nulls(table.num_rows)
@@ -109,12 +85,29 @@ def _column(table: pa.Table, name: str) -> pa.Array:
 
 
 def _float_text(column: pa.Array) -> pa.Array:
-    """Floating values as Java's Double.toString writes the common ones (``1.0``)."""
+    """Floating values as Java's Double.toString writes them: Arrow's text for
+    most, ``.0`` added to whole ones, Python for the few in scientific notation."""
     text = pc.cast(column, pa.string())
-    whole = pc.and_(pc.equal(column, pc.floor(column)), pc.less(pc.abs(column), 1e7))
-    return pc.if_else(
+    size = pc.abs(column)
+    whole = pc.and_(pc.equal(column, pc.floor(column)), pc.less(size, 1e7))
+    text = pc.if_else(
         pc.fill_null(whole, False), pc.binary_join_element_wise(text, ".0", ""), text
     )
+    odd = pc.fill_null(
+        pc.or_(
+            pc.greater_equal(size, 1e7),
+            pc.and_(pc.less(size, 1e-3), pc.not_equal(size, 0)),
+        ),
+        False,
+    )
+    if not pc.any(odd).as_py():
+        return text
+    rows = pc.indices_nonzero(odd)
+    fixed = [java_double(v) for v in pc.take(column, rows).to_pylist()]
+    values = text.to_pylist()
+    for row, value in zip(rows.to_pylist(), fixed, strict=True):
+        values[row] = value
+    return pa.array(values, pa.string())
 
 
 def _scalar_text(column: pa.Array) -> pa.Array:
@@ -315,7 +308,10 @@ def filter_mask(table: pa.Table, spec: Filter) -> pa.Array:
 
 def _in(table: pa.Table, name: str, wanted: tuple[str | None, ...]) -> pa.Array:
     values, parents = _values_view(table, name)
-    strings = [v for v in wanted if v is not None]
+    # Druid's InDimFilter and SelectorDimFilter compare text: 5 matches "5".
+    strings = [
+        v if isinstance(v, str) else java_string(v) for v in wanted if v is not None
+    ]
     matches = pc.is_in(values, value_set=pa.array(strings, pa.string()))
     if None in wanted:
         matches = pc.or_(matches, pc.is_null(values))
@@ -349,7 +345,7 @@ def _bound(table: pa.Table, spec: BoundFilter) -> pa.Array:
         subject = values
 
         def bound(value: str) -> Any:
-            return value
+            return value if isinstance(value, str) else java_string(value)
 
     result = pc.is_valid(subject)
     result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))

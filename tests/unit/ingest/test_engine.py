@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from overlord.ingest import (
+    IngestError,
     Ingestion,
     IngestSpec,
     IngestStopped,
@@ -413,4 +414,25 @@ def test_log_parse_exceptions(tmp_path: Path) -> None:
         "tuningConfig": {"logParseExceptions": True},
     }
     ingest(spec, tmp_path, log=lines.append)
-    assert lines == ["Encountered parse exception: Unable to parse row [{bad]"]
+    assert [line for line in lines if line.startswith("Encountered")] == [
+        "Encountered parse exception: Unable to parse row [{bad]"
+    ]
+    assert lines[0] == "Reading input [inline]"
+    assert lines[-1].startswith(
+        "Wrote segment ds 2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z "
+        "partition 0: 1 rows, "
+    )
+
+
+def test_corrupt_input_fails_with_its_name(tmp_path: Path) -> None:
+    broken = tmp_path / "data.json.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    spec = {
+        "dataSchema": {"dataSource": "ds", "timestampSpec": {"column": "t"}},
+        "ioConfig": {
+            "inputSource": {"type": "local", "files": [str(broken)]},
+            "inputFormat": {"type": "json"},
+        },
+    }
+    with pytest.raises(IngestError, match=rf"^Failed to read \[{broken}\]: "):
+        ingest(spec, tmp_path)

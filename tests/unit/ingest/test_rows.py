@@ -11,7 +11,6 @@ from overlord.ingest.rows import (
     MULTI_VALUE_SEPARATOR,
     RowTransformer,
     combine,
-    java_map,
     sort_rows,
 )
 from overlord.ingest.spec import (
@@ -393,10 +392,20 @@ def test_rollup_with_every_aggregator() -> None:
     )
 
 
-def test_java_map() -> None:
-    assert java_map({"a": 1, "b": 1.5, "c": [1, "x"], "d": None, "e": True}) == (
-        "{a=1, b=1.5, c=[1, x], e=true}"
+def test_float_cells_as_java_text() -> None:
+    values = [3.0, 0.25, 1e20, 1.5e-05, None, -12345678.5]
+    rows, _, _, _ = run(
+        schema(),
+        [{"ts": "2024-01-01T00:00:00Z", "page": v} for v in values],
     )
+    assert [r["page"] for r in rows] == [
+        "3.0",
+        "0.25",
+        "1.0E20",
+        "1.5E-5",
+        None,
+        "-1.23456785E7",
+    ]
 
 
 def test_numeric_columns_from_lists() -> None:
@@ -456,3 +465,20 @@ def test_filter_on_time() -> None:
     )
     assert rows == [{"__time": T0 + HOUR, "page": "B"}]
     assert stats.thrown_away == 1
+
+
+def test_filter_values_given_as_numbers_compare_as_text() -> None:
+    flt = filter_from_json({"type": "in", "dimension": "n", "values": [5, 100]})
+    rows, _, _, _ = run(schema(filter=flt), ROWS)
+    assert [r["page"] for r in rows] == ["Main", "User"]
+    flt = filter_from_json({"type": "selector", "dimension": "n", "value": 15})
+    rows, _, _, _ = run(schema(filter=flt), ROWS)
+    assert [r["page"] for r in rows] == ["Talk"]
+
+
+def test_rollup_without_metrics_keeps_distinct_rows() -> None:
+    table = pa.table({"__time": [1, 1, 2], "k": ["a", "a", "b"]})
+    assert combine(table, ["k"], ()).to_pylist() == [
+        {"__time": 1, "k": "a"},
+        {"__time": 2, "k": "b"},
+    ]

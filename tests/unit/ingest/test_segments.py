@@ -11,6 +11,7 @@ import pytest
 from overlord.ingest.deep_storage import DeepStorage, delete_segment_file
 from overlord.ingest.rows import MULTI_VALUE_SEPARATOR
 from overlord.ingest.segments import Allocation, SegmentWriter, fixed_version
+from overlord.ingest.stats import IngestError
 from overlord.timeutil import Interval, parse_druid_datetime
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -153,7 +154,9 @@ def test_abort_removes_files(tmp_path: Path) -> None:
 
 
 def test_unknown_uri_scheme_refused() -> None:
-    with pytest.raises(pa.ArrowInvalid):
+    with pytest.raises(
+        IngestError, match=r"^Cannot use deep storage \[nosuchscheme://bucket/x\]: "
+    ):
         DeepStorage("nosuchscheme://bucket/x")
 
 
