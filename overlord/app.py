@@ -10,6 +10,7 @@ from overlord import api
 from overlord.api.state import EXTENSION
 from overlord.config import Settings, load_settings
 from overlord.db import Database
+from overlord.jsondepth import allow_max_nesting_depth
 
 
 def create_app(
@@ -18,6 +19,7 @@ def create_app(
     """Build the WSGI app. Tests pass ``settings``; servers read the environment."""
     if settings is None:
         settings = load_settings(os.environ)
+    allow_max_nesting_depth()  # GET /task masks and dumps stored deep payloads too
     app = Flask("overlord", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -19,6 +19,14 @@ def _illegal(code: int) -> bool:
     )
 
 
+def _utf16_units(value: str) -> list[int]:
+    """The string as Java holds it: UTF-16 code units (a lone surrogate stays one)."""
+    if value.isascii():
+        return [ord(char) for char in value]
+    data = value.encode("utf-16-le", "surrogatepass")
+    return [int.from_bytes(data[i : i + 2], "little") for i in range(0, len(data), 2)]
+
+
 def validate_id(field: str, value: str) -> None:
     """Refuse ids as Druid's IdUtils.validateId does, plus the stored length bound.
 
@@ -41,11 +49,14 @@ def validate_id(field: str, value: str) -> None:
             f"Invalid value for field [{field}]: Value [{value}] contains illegal "
             f"whitespace characters.  Only space is allowed."
         )
-    for position, char in enumerate(value):
-        if _illegal(ord(char)):
+    # IdUtils walks Java chars, UTF-16 code units: a character outside the Basic
+    # Multilingual Plane is two units, and the first (a high surrogate, refused by
+    # the range above 0xD800) is the one named, at its UTF-16 position.
+    for position, code in enumerate(_utf16_units(value)):
+        if _illegal(code):
             raise InvalidTaskId(
                 f"Invalid value for field [{field}]: Value [{value}] contains illegal "
-                f"UTF8 character [#{ord(char)}] at position [{position}]"
+                f"UTF8 character [#{code}] at position [{position}]"
             )
     if len(value) > MAX_ID_LENGTH:
         raise InvalidTaskId(

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from overlord.config import Settings
 from overlord.db import Database
 from overlord.errors import DatabaseBusy
+from overlord.jsondepth import allow_max_nesting_depth
 from overlord.processes import die_with_parent
 from overlord.services import actions
 from overlord.services.execution import (
@@ -66,6 +67,7 @@ def _prepare(settings: Settings) -> threading.Event:
     # got meanwhile is delivered now and stops the task.
     resume_stop_signals()
     logging.basicConfig(level=settings.log_level)
+    allow_max_nesting_depth()  # the task's payload may nest 1000 deep
     return stop
 
 

@@ -31,6 +31,7 @@ from overlord import __version__
 from overlord.config import Settings
 from overlord.db import Database, database_now
 from overlord.errors import DatabaseBusy
+from overlord.jsondepth import allow_max_nesting_depth
 from overlord.services import duties, scheduler
 from overlord.services.execution import RUN_FAILED, finish_task
 from overlord.states import TaskState
@@ -101,6 +102,7 @@ class Worker:
         run_duties: bool = True,
         port: int = -1,
     ) -> None:
+        allow_max_nesting_depth()  # the scheduler decodes payloads nesting 1000 deep
         self.settings = settings
         self.capacity = capacity
         self.run_duties = run_duties

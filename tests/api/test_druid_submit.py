@@ -515,7 +515,8 @@ def test_get_task_masks_password_but_row_keeps_it(
     [
         pytest.param("50% off", id="percent-and-space"),
         pytest.param("%2F", id="encoded-slash-text"),
-        pytest.param("naïve 日本 ✓ 🚀", id="unicode"),
+        # Outside the BMP (🚀) IdUtils refuses: see test_druid_bad_input_limits.py.
+        pytest.param("naïve 日本 ✓", id="unicode"),
         pytest.param("a+b?c#d&e=f", id="query-characters"),
         pytest.param("  padded  ", id="leading-trailing-spaces"),
     ],
