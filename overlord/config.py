@@ -145,6 +145,13 @@ class Settings:
         "http_threads, so waits never take a thread from Druid's polls.",
         "requests",
     )
+    action_wait_cap: dt.timedelta = _field(
+        dt.timedelta(minutes=5),
+        "Longest a `lockAcquire` task action holds its HTTP thread waiting for the "
+        "lock: its `timeoutMs` is capped by this, and `timeoutMs` 0 (Druid: no "
+        "limit) waits this long.",
+        "ISO-8601 period",
+    )
 
     @property
     def leader_url(self) -> str:

@@ -175,29 +175,29 @@ STREAM_CHUNK_ROWS = 200
 
 
 def _stream_task_list(query: task_service.TaskListQuery) -> Response:
-    db = database()
     now = utcnow()
     threshold = settings().recently_finished_threshold
+    # Every row is fetched and the transaction ended (its connection back in the
+    # pool) before the first byte goes out: a client reading slowly holds neither
+    # a pooled connection nor an open transaction (issue 8). Rows are summaries,
+    # never payloads, so holding them is cheap; the JSON is still made and sent
+    # piece by piece.
+    statuses = database().run(
+        lambda session: task_service.list_task_statuses(
+            session, query, now=now, recently_finished=threshold
+        )
+    )
 
     def generate() -> Iterator[str]:
-        first = True
-        # The transaction lives as long as the stream: rows are fetched in batches
-        # and never all held in memory.
-        with db.transaction() as session:
-            chunk: list[str] = []
-            for status in task_service.iter_task_list(
-                session, query, now=now, recently_finished=threshold
-            ):
-                chunk.append(dumps(task_status_plus_schema.dump(status)))
-                if len(chunk) == STREAM_CHUNK_ROWS:
-                    yield ("[" if first else ",") + ",".join(chunk)
-                    first = False
-                    chunk.clear()
-            yield (
-                ("[" if first else ",") + ",".join(chunk) + "]"
-                if chunk
-                else ("[]" if first else "]")
+        if not statuses:
+            yield "[]"
+            return
+        for start in range(0, len(statuses), STREAM_CHUNK_ROWS):
+            chunk = statuses[start : start + STREAM_CHUNK_ROWS]
+            yield ("[" if start == 0 else ",") + ",".join(
+                dumps(task_status_plus_schema.dump(status)) for status in chunk
             )
+        yield "]"
 
     return Response(generate(), status=200, mimetype=JSON)
 
@@ -280,8 +280,10 @@ def post_action() -> Response:
     if not isinstance(task, dict) or not isinstance(action, dict):
         raise InvalidInput("'task' and 'action' must be JSON objects")
     db = database()
-    wait_ms = action.get("timeoutMs") if action.get("type") == "lockAcquire" else None
-    deadline = time.monotonic() + _lock_wait_seconds(wait_ms)
+    waits = action.get("type") == "lockAcquire"
+    deadline = time.monotonic() + _lock_wait_seconds(
+        action.get("timeoutMs"), settings().action_wait_cap.total_seconds()
+    )
     while True:
         result = db.run(
             lambda session: action_service.perform_action(
@@ -291,24 +293,26 @@ def post_action() -> Response:
         )
         # lockAcquire keeps the request open until granted or timed out, polling in
         # short transactions (none is held while waiting).
-        if result is not None or wait_ms is None or time.monotonic() >= deadline:
+        if result is not None or not waits or time.monotonic() >= deadline:
             return json_response({"result": result})
         time.sleep(LOCK_WAIT_POLL_SECONDS)
 
 
 LOCK_WAIT_POLL_SECONDS = 0.1
-# timeoutMs 0 means "no limit" in Druid; we stop at its default task lock timeout.
-MAX_LOCK_WAIT_SECONDS = 300.0
 
 
-def _lock_wait_seconds(timeout_ms: Any) -> float:
+def _lock_wait_seconds(timeout_ms: Any, cap: float) -> float:
+    """How long lockAcquire may hold this HTTP thread: its ``timeoutMs``, at most
+    the ``action_wait_cap`` setting. Druid's TimeChunkLockAcquireAction reads
+    ``timeoutMs`` 0 (also when absent: a Java long) as "no limit"; a thread here
+    never waits unbounded, so that too is the cap."""
     if (
         not isinstance(timeout_ms, int)
         or isinstance(timeout_ms, bool)
         or timeout_ms <= 0
     ):
-        return MAX_LOCK_WAIT_SECONDS
-    return min(timeout_ms / 1000, MAX_LOCK_WAIT_SECONDS)
+        return cap
+    return min(timeout_ms / 1000, cap)
 
 
 @bp.get("/workers")

@@ -32,6 +32,11 @@ RUN_FAILED = "Failed to run task. See overlord logs for more details."
 LOG_FLUSH_SECONDS = 0.5
 
 
+def log_line(task_id: str, message: str, now: dt.datetime) -> bytes:
+    """One line of a task's log, as the task's own lines and the claim's look."""
+    return f"{format_druid(now)} INFO [{task_id}] {message}\n".encode()
+
+
 class ExecutionContext:
     """The TaskContext of a running task (see ``tasktypes.base.TaskContext``)."""
 
@@ -71,7 +76,7 @@ class ExecutionContext:
         return False
 
     def log(self, message: str) -> None:
-        line = f"{format_druid(utcnow())} INFO [{self.task_id}] {message}\n".encode()
+        line = log_line(self.task_id, message, utcnow())
         if self._logged + len(line) > self._log_limit:
             return  # the per-task cap: later lines are dropped
         self._logged += len(line)

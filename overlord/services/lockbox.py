@@ -8,6 +8,7 @@ scheduler lock (``store.locks.lock_scheduler``) so that grants are one at a time
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from overlord.errors import ActionFailed
 from overlord.store import locks as lock_store
 from overlord.store import tasks as task_store
-from overlord.store.models import TaskLock
+from overlord.store.locks import LockRow
 from overlord.timeutil import Interval, format_druid
 
 LOCK_TYPES = ("EXCLUSIVE", "SHARED", "REPLACE", "APPEND")
@@ -32,11 +33,11 @@ class LockRequest:
     priority: int
 
 
-def _span(lock: TaskLock) -> Interval:
+def _span(lock: LockRow) -> Interval:
     return Interval(lock.start, lock.end)
 
 
-def _compatible(request: LockRequest, held: TaskLock, held_all: list[TaskLock]) -> bool:
+def _compatible(request: LockRequest, held: LockRow, held_all: list[LockRow]) -> bool:
     """The compatibility table of spec §1.15.9."""
     wanted, kind = request.lock_type, held.lock_type
     if wanted == "EXCLUSIVE" or kind == "EXCLUSIVE":
@@ -54,7 +55,7 @@ def _compatible(request: LockRequest, held: TaskLock, held_all: list[TaskLock]) 
 
 def try_acquire(
     session: Session, request: LockRequest, now: dt.datetime
-) -> TaskLock | None:
+) -> LockRow | None:
     """Grant, reuse or refuse a time-chunk lock. A revoked lock of the group is
     returned as it is (the task learns it lost it).
 
@@ -83,7 +84,9 @@ def try_acquire(
             )
         if lock.task_id == request.task_id:
             return lock
-        return lock_store.insert_lock(session, _copy_for(lock, request.task_id, now))
+        return lock_store.insert_lock(
+            session, dataclasses.replace(lock, task_id=request.task_id), now
+        )
     held = [
         lock
         for lock in lock_store.overlapping_locks(
@@ -106,7 +109,7 @@ def try_acquire(
         )
     return lock_store.insert_lock(
         session,
-        TaskLock(
+        LockRow(
             task_id=request.task_id,
             group_id=request.group_id,
             datasource=request.datasource,
@@ -119,25 +122,8 @@ def try_acquire(
             priority=request.priority,
             partition_id=None,
             revoked=False,
-            created_at=now,
         ),
-    )
-
-
-def _copy_for(lock: TaskLock, task_id: str, now: dt.datetime) -> TaskLock:
-    return TaskLock(
-        task_id=task_id,
-        group_id=lock.group_id,
-        datasource=lock.datasource,
-        granularity=lock.granularity,
-        lock_type=lock.lock_type,
-        start=lock.start,
-        end=lock.end,
-        version=lock.version,
-        priority=lock.priority,
-        partition_id=lock.partition_id,
-        revoked=lock.revoked,
-        created_at=now,
+        now,
     )
 
 

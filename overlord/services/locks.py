@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from overlord.store import locks as lock_store
-from overlord.store.models import TaskLock
+from overlord.store.locks import LockRow
 from overlord.timeutil import MAX_DATETIME, MIN_DATETIME, Interval, format_druid
 
 
@@ -25,9 +25,9 @@ class LockFilterPolicy:
 
 def _locks_by_datasource(
     session: Session, policies: list[LockFilterPolicy]
-) -> dict[str, list[TaskLock]]:
+) -> dict[str, list[LockRow]]:
     datasources = list(dict.fromkeys(policy.datasource for policy in policies))
-    grouped: dict[str, list[TaskLock]] = {}
+    grouped: dict[str, list[LockRow]] = {}
     for lock in lock_store.list_unrevoked_locks(session, datasources):
         grouped.setdefault(lock.datasource, []).append(lock)
     return grouped
@@ -88,7 +88,7 @@ def active_locks(
     return result
 
 
-def lock_json(lock: TaskLock) -> dict[str, Any]:
+def lock_json(lock: LockRow) -> dict[str, Any]:
     """Druid's TaskLock JSON, discriminator first."""
     document: dict[str, Any] = {
         "granularity": lock.granularity,

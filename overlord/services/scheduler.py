@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from overlord import tasktypes
 from overlord.errors import ActionFailed
 from overlord.services import lockbox
+from overlord.services.execution import log_line
 from overlord.states import TaskState
 from overlord.store import execution as execution_store
 from overlord.store import locks as lock_store
+from overlord.store import reports as report_store
 from overlord.tasktypes.base import LockNeed, NotReady
 from overlord.timeutil import Interval, format_period
 
@@ -132,7 +134,22 @@ def claim_task(
         lease_until=db_now + lease,
         skip_locked=skip_locked,
     )
-    return None if task_id is None else Claim(task_id)
+    if task_id is None:
+        return None
+    # The log exists from the moment the task is RUNNING, as Druid streams a
+    # running peon's log: GET /task/{id}/log answers this line, not 404, while
+    # the task's process is still starting.
+    report_store.append_log(
+        session,
+        task_id,
+        log_line(task_id, claim_log_message(worker_id, host, port), db_now),
+        db_now,
+    )
+    return Claim(task_id)
+
+
+def claim_log_message(worker_id: str, host: str, port: int) -> str:
+    return f"Task is RUNNING on worker[{worker_id}] at location[{host}:{port}]"
 
 
 def fail_expired_leases(

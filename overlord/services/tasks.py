@@ -390,6 +390,20 @@ def iter_task_list(
             yield status_plus_for_list(row)
 
 
+def list_task_statuses(
+    session: Session,
+    query: TaskListQuery,
+    *,
+    now: dt.datetime,
+    recently_finished: dt.timedelta,
+) -> list[TaskStatusPlus]:
+    """``GET /tasks`` and the legacy lists, fetched whole (see ``iter_task_list``),
+    so the caller can end its transaction before sending them."""
+    return list(
+        iter_task_list(session, query, now=now, recently_finished=recently_finished)
+    )
+
+
 REPORT_NOT_FOUND = (
     "No task reports were found for this task. The task may not exist, "
     "or it may not have completed yet."

@@ -1,8 +1,14 @@
-"""SQL for pending segments and published segments."""
+"""SQL for pending segments and published segments.
+
+Reads hand services frozen rows (``SegmentRow``, ``PendingSegmentRow``), never ORM
+objects.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +16,64 @@ from sqlalchemy.orm import Session
 
 from overlord.store.models import PendingSegment, Segment
 from overlord.timeutil import Interval
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """A published segment: its key columns and its DataSegment JSON."""
+
+    id: str
+    datasource: str
+    start: dt.datetime
+    end: dt.datetime
+    version: str
+    used: bool
+    payload: str
+
+
+@dataclass(frozen=True)
+class PendingSegmentRow:
+    """An allocated, not yet published segment id and its SegmentIdWithShardSpec."""
+
+    id: str
+    datasource: str
+    start: dt.datetime
+    end: dt.datetime
+    sequence_name: str
+    sequence_prev_id: str
+    task_allocator_id: str | None
+    payload: str
+
+
+def _segment_rows(segments: Iterable[Segment]) -> list[SegmentRow]:
+    return [
+        SegmentRow(
+            id=row.id,
+            datasource=row.dataSource,
+            start=row.start,
+            end=row.end,
+            version=row.version,
+            used=bool(row.used),
+            payload=row.payload,
+        )
+        for row in segments
+    ]
+
+
+def _pending_rows(rows: Iterable[PendingSegment]) -> list[PendingSegmentRow]:
+    return [
+        PendingSegmentRow(
+            id=row.id,
+            datasource=row.dataSource,
+            start=row.start,
+            end=row.end,
+            sequence_name=row.sequence_name,
+            sequence_prev_id=row.sequence_prev_id,
+            task_allocator_id=row.task_allocator_id,
+            payload=row.payload,
+        )
+        for row in rows
+    ]
 
 
 def delete_pending_segments_created_between(
@@ -48,7 +112,7 @@ def segments_in_intervals(
     *,
     used: bool,
     limit: int | None,
-) -> list[Segment]:
+) -> list[SegmentRow]:
     """Segments of a datasource inside any of the intervals, oldest first."""
     condition = or_(
         *[and_(Segment.start >= i.start, Segment.end <= i.end) for i in intervals]
@@ -60,7 +124,7 @@ def segments_in_intervals(
     )
     if limit is not None:
         statement = statement.limit(limit)
-    return list(session.scalars(statement))
+    return _segment_rows(session.scalars(statement))
 
 
 def delete_segments(session: Session, segment_ids: list[str]) -> int:
@@ -117,8 +181,8 @@ _INSERT_SEGMENT = insert(Segment)
 
 def used_segments_overlapping(
     session: Session, datasource: str, interval: Interval
-) -> list[Segment]:
-    return list(
+) -> list[SegmentRow]:
+    return _segment_rows(
         session.scalars(
             select(Segment)
             .where(
@@ -134,7 +198,7 @@ def used_segments_overlapping(
 
 def pending_for_sequence(
     session: Session, datasource: str, sequence_name: str, previous_id: str | None
-) -> list[PendingSegment]:
+) -> list[PendingSegmentRow]:
     """Pending rows of one sequence (and previous id, unless lineage is skipped)."""
     statement = select(PendingSegment).where(
         PendingSegment.dataSource == datasource,
@@ -142,13 +206,15 @@ def pending_for_sequence(
     )
     if previous_id is not None:
         statement = statement.where(PendingSegment.sequence_prev_id == previous_id)
-    return list(session.scalars(statement.order_by(PendingSegment.created_date)))
+    return _pending_rows(
+        session.scalars(statement.order_by(PendingSegment.created_date))
+    )
 
 
 def pending_overlapping(
     session: Session, datasource: str, interval: Interval
-) -> list[PendingSegment]:
-    return list(
+) -> list[PendingSegmentRow]:
+    return _pending_rows(
         session.scalars(
             select(PendingSegment).where(
                 PendingSegment.dataSource == datasource,
