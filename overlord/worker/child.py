@@ -18,11 +18,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError
-
 from overlord.config import Settings
-from overlord.db import Database
-from overlord.errors import DatabaseBusy
+from overlord.db import Database, is_unavailable, retry
 from overlord.jsondepth import allow_max_nesting_depth
 from overlord.processes import die_with_parent
 from overlord.services import actions
@@ -46,16 +43,14 @@ EXIT_TASK_GONE = 3
 def _patiently(step: Callable[[], T], deadline: float) -> T:
     """Run a step, retrying with backoff while the store is unreachable, until the
     deadline; then the error stands (the worker fails the task)."""
-    delay = 0.2
-    while True:
-        try:
-            return step()
-        except (DBAPIError, DatabaseBusy) as error:
-            if time.monotonic() + delay > deadline:
-                raise
-            log.warning("store unreachable (%s); retrying in %.1fs", error, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    return retry(
+        step,
+        retryable=is_unavailable,
+        delay=0.2,
+        max_delay=5.0,
+        deadline=deadline,
+        what="task store write",
+    )
 
 
 def _prepare(settings: Settings) -> threading.Event:

@@ -13,10 +13,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import select
 import signal
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -24,12 +22,11 @@ from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from overlord import __version__
 from overlord.config import Settings
-from overlord.db import Database, database_now
+from overlord.db import Database, Waker, database_now, is_unavailable, retry
 from overlord.errors import DatabaseBusy
 from overlord.jsondepth import allow_max_nesting_depth
 from overlord.services import duties, scheduler
@@ -50,7 +47,6 @@ WORKER_STOPPED = (
 )
 SHUTDOWN_POLL_SECONDS = 0.25
 MAX_SPARES = 4
-SQLITE_CHANGE_POLL_SECONDS = 0.01
 FORKSERVER_PRELOAD = [
     "overlord.worker.child",
     "overlord.tasktypes",
@@ -114,11 +110,9 @@ class Worker:
         self.draining = threading.Event()
         self.stopped = threading.Event()
         self.timers = Timers()
-        self.backoff = 0.0
-        self._listener: Any = None
+        self._waker: Waker | None = None
         self._spares: list[tuple[Any, Any]] = []
         self._spare_deaths = False
-        self._data_version: sqlite3.Connection | None = None
         self._context = multiprocessing.get_context("forkserver")
         # Task processes fork from a server that already imported what they need,
         # database drivers included: a task starts in milliseconds, not 0.5 s.
@@ -139,7 +133,9 @@ class Worker:
         # transaction: a stopped worker leaves /workers at once.
         try:
             if self.capacity > 0:
-                self._with_retry(lambda: self.database.run(self._register, write=True))
+                self._retry_until_draining(
+                    lambda: self.database.run(self._register, write=True)
+                )
             self._prepare_spares()
             while True:
                 if self.draining.is_set():
@@ -165,29 +161,35 @@ class Worker:
             self._close()
 
     def _step(self) -> None:
-        try:
-            self._reap()
-            if not self.draining.is_set() and len(self.slots) < self.capacity:
-                self._schedule_and_claim()
-            elif self.run_duties and self.timers.due("promote", 1.0):
-                self.database.run(
-                    lambda session: scheduler.promote_waiting_tasks(session, utcnow()),
-                    write=True,
-                )
-            if self.timers.due("lease", self.settings.task_lease.total_seconds() / 3):
-                self.database.run(self._renew, write=True)
-            if self.slots and self.timers.due("shutdowns", SHUTDOWN_POLL_SECONDS):
-                self._watch_shutdowns()
-            self._enforce_kill_deadlines()
-            if self.run_duties:
-                self._duties()
-            self.backoff = 0.0
-        except (DBAPIError, DatabaseBusy) as error:
-            self.backoff = min(max(self.backoff * 2, 0.5), 5.0)
-            log.warning(
-                "database unavailable (%s); retrying in %.1fs", error, self.backoff
+        """One step; while the store is unreachable it backs off and retries (from
+        0.5 s, doubling up to 5 s), never failing tasks for the outage. Once
+        draining, it stops retrying: the drain decides what comes next."""
+        with contextlib.suppress(DBAPIError, DatabaseBusy):
+            retry(
+                self._step_once,
+                retryable=is_unavailable,
+                delay=0.5,
+                max_delay=5.0,
+                stop=self.draining,
+                what="worker step",
             )
-            time.sleep(self.backoff)
+
+    def _step_once(self) -> None:
+        self._reap()
+        if not self.draining.is_set() and len(self.slots) < self.capacity:
+            self._schedule_and_claim()
+        elif self.run_duties and self.timers.due("promote", 1.0):
+            self.database.run(
+                lambda session: scheduler.promote_waiting_tasks(session, utcnow()),
+                write=True,
+            )
+        if self.timers.due("lease", self.settings.task_lease.total_seconds() / 3):
+            self.database.run(self._renew, write=True)
+        if self.slots and self.timers.due("shutdowns", SHUTDOWN_POLL_SECONDS):
+            self._watch_shutdowns()
+        self._enforce_kill_deadlines()
+        if self.run_duties:
+            self._duties()
 
     # -- work -----------------------------------------------------------------
     def _register(self, session: Any) -> None:
@@ -434,93 +436,36 @@ class Worker:
     # -- waiting --------------------------------------------------------------
     def _wait(self) -> None:
         """Sleep until a poll interval passes, a task process exits (its sentinel
-        becomes readable) or, on PostgreSQL, a NOTIFY arrives."""
+        becomes readable) or the store tells of another connection's commit
+        (NOTIFY on PostgreSQL, ``PRAGMA data_version`` on SQLite)."""
         timeout = self.settings.poll_interval.total_seconds()
-        watched = [slot.process.sentinel for slot in self.slots.values()]
-        if self.database.dialect == "postgresql":
-            try:
-                if self._listener is None:
-                    self._listener = self._listen()
-                watched.append(self._listener.fileno())
-            except Exception as error:
-                log.warning("LISTEN connection failed (%s); polling", error)
-                self._close_listener()
         if self.draining.is_set():
             timeout = min(timeout, 0.1)
-        if self.database.dialect == "sqlite":
-            self._wait_sqlite(watched, timeout)
-            return
-        try:
-            ready, _, _ = select.select(watched, [], [], timeout)
-        except (OSError, ValueError):
-            self._close_listener()
-            return
-        if self._listener is not None and self._listener.fileno() in ready:
-            try:
-                for _ in self._listener.notifies(timeout=0):
-                    pass
-            except Exception as error:
-                log.warning("LISTEN connection lost (%s); polling", error)
-                self._close_listener()
-
-    def _wait_sqlite(self, watched: list[Any], timeout: float) -> None:
-        """SQLite has no NOTIFY, but ``PRAGMA data_version`` changes whenever another
-        connection commits: checking it every 10 ms costs microseconds and starts a
-        submitted task within tens of milliseconds instead of a poll interval."""
-        if self._data_version is None:
-            url = make_url(self.settings.database_url)
-            self._data_version = sqlite3.connect(
-                url.database or ":memory:", check_same_thread=False
+        if self._waker is None:
+            self._waker = self.database.waker(
+                channel=execution_store.NOTIFY_CHANNEL, interrupt=self.draining
             )
-        deadline = time.monotonic() + timeout
-        try:
-            seen = self._data_version.execute("PRAGMA data_version").fetchone()[0]
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select(watched, [], [], SQLITE_CHANGE_POLL_SECONDS)
-                if ready:
-                    return
-                now = self._data_version.execute("PRAGMA data_version").fetchone()[0]
-                if now != seen:
-                    return
-        except sqlite3.Error:
-            self._data_version.close()
-            self._data_version = None
-            self.draining.wait(timeout)
-
-    def _listen(self) -> Any:
-        import psycopg
-
-        url = make_url(self.settings.database_url).set(drivername="postgresql")
-        connection = psycopg.connect(
-            url.render_as_string(hide_password=False), autocommit=True
+        self._waker.wait(
+            timeout, [slot.process.sentinel for slot in self.slots.values()]
         )
-        connection.execute(f"LISTEN {execution_store.NOTIFY_CHANNEL}")
-        return connection
 
-    def _close_listener(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                self._listener.close()
-            self._listener = None
-
-    def _with_retry(self, step: Any) -> None:
-        delay = 0.5
-        while not self.draining.is_set():
-            try:
-                step()
-                return
-            except (DBAPIError, DatabaseBusy) as error:
-                log.warning(
-                    "database unavailable (%s); retrying in %.1fs", error, delay
-                )
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    def _retry_until_draining(self, step: Any) -> None:
+        """Back off (0.5 s, doubling up to 5 s) while the store is unreachable;
+        give up quietly once draining."""
+        with contextlib.suppress(DBAPIError, DatabaseBusy):
+            retry(
+                step,
+                retryable=is_unavailable,
+                delay=0.5,
+                max_delay=5.0,
+                stop=self.draining,
+                what="worker registration",
+            )
 
     def _close(self) -> None:
         self._drop_spares()
-        if self._data_version is not None:
-            self._data_version.close()
-        self._close_listener()
+        if self._waker is not None:
+            self._waker.close()
         with contextlib.suppress(DBAPIError, DatabaseBusy):
             self.database.run(
                 lambda session: execution_store.remove_worker(session, self.worker_id),
