@@ -27,16 +27,79 @@ from overlord.config import (
     mask_url_password,
     setting_fields,
     setting_text,
+    unknown_variables,
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def _settings(**overrides: Any) -> Settings:
+    """The settings of this command: one line naming the bad setting and exit 1
+    on any mistake; a warning for each ``OVERLORD_*`` variable naming none."""
+    for name in unknown_variables(os.environ):
+        click.echo(f"Warning: unknown environment variable {name} (ignored)", err=True)
     try:
         return load_settings(os.environ, **overrides)
     except SettingsError as error:
         raise click.ClickException(str(error)) from error
+
+
+def store_text(settings: Settings) -> str:
+    """The store as serve and worker announce it: the URL without its password,
+    an SQLite file as an absolute path."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and not (
+        database in ("", ":memory:") or database.startswith("file:")
+    ):
+        resolved = str(Path(database).resolve())
+        return settings.database_url.replace(database, resolved, 1)
+    return mask_url_password(settings.database_url)
+
+
+def _announce_store(settings: Settings) -> None:
+    command = click.get_current_context().info_name
+    click.echo(f"overlord {command}: store {store_text(settings)}", err=True)
+
+
+def _driver_reason(error: BaseException) -> str:
+    """The first line of what the driver said (psycopg and pymysql add hints on
+    further lines, pymysql wraps its text in a (code, message) tuple)."""
+    orig = getattr(error, "orig", None) or error
+    if isinstance(orig, OSError) and orig.filename:
+        return f"{orig.strerror}: {orig.filename}"
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    text = args[1] if len(args) == 2 and isinstance(args[1], str) else str(orig)
+    return (text.strip().splitlines() or [type(orig).__name__])[0].strip()
+
+
+@contextlib.contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    """A database that cannot be reached or used (host down, database missing,
+    access denied, SQLite directory not writable) as one line naming the setting,
+    the URL (password masked) and the driver's reason; exit code 1."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except (DBAPIError, OSError) as error:
+        url = mask_url_password(settings.database_url)
+        reason = _driver_reason(error)
+        password = _url_password(settings.database_url)
+        if password:
+            reason = reason.replace(password, "<masked>")
+        raise click.ClickException(
+            f"database_url {url}: cannot use the database: {reason}"
+        ) from error
+
+
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    password = make_url(url).password
+    return None if password is None else str(password)
 
 
 @click.group()
@@ -71,9 +134,15 @@ def schema_status(settings: Settings) -> tuple[str | None, str]:
     level = alembic_log.level
     alembic_log.setLevel(logging.WARNING)
     try:
-        return _read_schema_status(settings)
+        with _database_errors(settings):
+            status = _read_schema_status(settings)
     finally:
         alembic_log.setLevel(level)
+    context = click.get_current_context(silent=True)
+    # serve and worker say which store they use, once it is known to be usable.
+    if context is not None and context.info_name == "worker" and status[0] == status[1]:
+        _announce_store(settings)
+    return status
 
 
 def _read_schema_status(settings: Settings) -> tuple[str | None, str]:
@@ -95,13 +164,14 @@ def _read_schema_status(settings: Settings) -> tuple[str | None, str]:
 
 
 @contextlib.contextmanager
-def _alembic_errors() -> Iterator[None]:
+def _alembic_errors(settings: Settings) -> Iterator[None]:
     """Alembic's CommandError (drift found, database not at head, unknown revision)
-    as a one-line error and exit code 1, not a traceback."""
+    and database errors as a one-line error and exit code 1, not a traceback."""
     from alembic.util.exc import CommandError
 
     try:
-        yield
+        with _database_errors(settings):
+            yield
     except CommandError as error:
         raise click.ClickException(str(error)) from error
 
@@ -119,7 +189,7 @@ def db_upgrade(database_url: str | None, revision: str) -> None:
     from alembic import command
 
     settings = _settings(database_url=database_url)
-    with _alembic_errors():
+    with _alembic_errors(settings):
         command.upgrade(_alembic_config(settings), revision)
     click.echo(f"{mask_url_password(settings.database_url)}: at {revision}")
 
@@ -133,7 +203,7 @@ def db_downgrade(database_url: str | None, revision: str) -> None:
     from alembic import command
 
     settings = _settings(database_url=database_url)
-    with _alembic_errors():
+    with _alembic_errors(settings):
         command.downgrade(_alembic_config(settings), revision)
 
 
@@ -152,7 +222,7 @@ def db_check(database_url: str | None) -> None:
     from alembic import command
 
     settings = _settings(database_url=database_url)
-    with _alembic_errors():
+    with _alembic_errors(settings):
         command.check(_alembic_config(settings))
 
 
@@ -161,29 +231,30 @@ def _export_settings(settings: Settings) -> None:
     environment, the one channel every server implementation passes on."""
     for field in setting_fields():
         os.environ[env_name(field.name)] = setting_text(getattr(settings, field.name))
+    # serve warned about these already; its embedded worker need not again.
+    for name in unknown_variables(os.environ):
+        del os.environ[name]
 
 
 @main.command()
+# Values are read as text and checked by load_settings, exactly as their OVERLORD_*
+# variables are: one message per mistake, naming the flag.
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8090).")
+@click.option("--port", default=None, help="Port (default 8090).")
 @click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Task slots run by this server (0 = none).",
+    "--workers", default=None, help="Task slots run by this server (0 = none)."
 )
 @click.option(
     "--http-workers",
-    type=click.IntRange(min=1),
     default=None,
     help="HTTP worker processes of the production server.",
 )
 @database_url_option
 def serve(
     host: str | None,
-    port: int | None,
-    workers: int | None,
-    http_workers: int | None,
+    port: str | None,
+    workers: str | None,
+    http_workers: str | None,
     database_url: str | None,
 ) -> None:
     """Serve the Druid and _tasks APIs with the production server (granian)."""
@@ -210,7 +281,8 @@ def serve(
             # The embedded SQLite default upgrades itself: `make run` just works.
             from alembic import command
 
-            command.upgrade(_alembic_config(settings), "head")
+            with _alembic_errors(settings):
+                command.upgrade(_alembic_config(settings), "head")
         else:
             click.echo(
                 f"error: the database schema is at {current or 'empty'}, not {head}; "
@@ -220,6 +292,7 @@ def serve(
             sys.exit(1)
     from overlord.worker.supervisor import EmbeddedWorker
 
+    _announce_store(settings)
     _export_settings(settings)
     supervisor = EmbeddedWorker(settings)
     supervisor.start()

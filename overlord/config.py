@@ -25,16 +25,55 @@ DEFAULT_DATABASE_URL = "sqlite:///var/overlord.sqlite3"
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """Documentation of one setting: what README's table and config/overlord.toml show."""
+    """Documentation and limits of one setting: what README's table and
+    config/overlord.toml show, and what ``load_settings`` enforces."""
 
     help: str
     unit: str = ""
+    # Smallest and largest accepted value (an int, or a timedelta for periods);
+    # None = no limit. Periods are never negative.
+    minimum: Any = None
+    maximum: Any = None
+    choices: tuple[str, ...] = ()
+
+    def limits(self) -> str:
+        """The limits as README and the TOML reference spell them."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            return f"{setting_text(self.minimum)} to {setting_text(self.maximum)}"
+        if self.minimum is not None:
+            return f"at least {setting_text(self.minimum)}"
+        return ""
 
 
-def _field(default: Any, help: str, unit: str = "") -> Any:
-    return dataclasses.field(
-        default=default, metadata={"doc": Setting(help=help, unit=unit)}
-    )
+def _field(
+    default: Any,
+    help: str,
+    unit: str = "",
+    *,
+    minimum: Any = None,
+    maximum: Any = None,
+    choices: tuple[str, ...] = (),
+) -> Any:
+    doc = Setting(help, unit, minimum, maximum, choices)
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+def _seconds(value: float) -> dt.timedelta:
+    return dt.timedelta(seconds=value)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Dialect+driver names make_engine sets up; a bare dialect name takes
+# SQLAlchemy's default driver for it (psycopg2, mysqldb) that is not installed.
+DATABASE_SCHEMES = (
+    "sqlite",
+    "sqlite+pysqlite",
+    "postgresql+psycopg",
+    "mysql+pymysql",
+    "mariadb+pymysql",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +87,20 @@ class Settings:
         "URL",
     )
     host: str = _field("127.0.0.1", "Address `overlord serve` listens on.")
-    port: int = _field(8090, "Port `overlord serve` listens on.", "port")
-    workers: int = _field(2, "Task slots run by `overlord serve` (0 = none).", "slots")
+    port: int = _field(
+        8090, "Port `overlord serve` listens on.", "port", minimum=1, maximum=65535
+    )
+    workers: int = _field(
+        2, "Task slots run by `overlord serve` (0 = none).", "slots", minimum=0
+    )
     http_workers: int = _field(
-        2, "HTTP worker processes of the production server.", "processes"
+        2, "HTTP worker processes of the production server.", "processes", minimum=1
     )
     http_threads: int = _field(
-        8, "Threads per HTTP worker process (concurrent requests each).", "threads"
+        8,
+        "Threads per HTTP worker process (concurrent requests each).",
+        "threads",
+        minimum=1,
     )
     advertised_url: str = _field(
         "",
@@ -62,25 +108,35 @@ class Settings:
         "http://<host>:<port>.",
         "URL",
     )
-    db_pool_size: int = _field(5, "Connections kept per process.", "connections")
+    db_pool_size: int = _field(
+        5, "Connections kept per process.", "connections", minimum=1
+    )
     db_pool_recycle: dt.timedelta = _field(
         dt.timedelta(minutes=30),
         "Connections older than this are replaced (below every server's idle timeout).",
         "ISO-8601 period",
+        # Shorter would replace busy connections all the time.
+        minimum=_seconds(1),
     )
     db_busy_timeout: dt.timedelta = _field(
         dt.timedelta(seconds=30),
         "How long a SQLite writer queues for the write lock before giving up.",
         "ISO-8601 period",
+        # Below this, two writers that merely overlap fail each other.
+        minimum=_seconds(0.1),
     )
     db_retry_attempts: int = _field(
-        5, "Attempts of a transaction that hit a deadlock or lock timeout.", "attempts"
+        5,
+        "Attempts of a transaction that hit a deadlock or lock timeout.",
+        "attempts",
+        minimum=1,
     )
     max_body_size: int = _field(
         10 * 1024 * 1024,
         "Largest request body accepted (413 above). Keep it below MariaDB's "
         "max_allowed_packet (16 MiB here).",
         "bytes",
+        minimum=1,
     )
     recently_finished_threshold: dt.timedelta = _field(
         dt.timedelta(hours=24),
@@ -92,16 +148,22 @@ class Settings:
         dt.timedelta(seconds=30),
         "A claimed task whose worker has not renewed it for this long is FAILED.",
         "ISO-8601 period",
+        # Renewed every third of it: at PT0S every claimed task expires at once and
+        # the duty fails it while it starts (the store wedges).
+        minimum=_seconds(1),
     )
     poll_interval: dt.timedelta = _field(
         dt.timedelta(milliseconds=200),
         "How often workers look for work where no NOTIFY exists (SQLite, MariaDB).",
         "ISO-8601 period",
+        # PT0S would spin on the database.
+        minimum=_seconds(0.01),
     )
     pending_segments_cleanup_period: dt.timedelta = _field(
         dt.timedelta(minutes=30),
         "How often the stale pending-segment duty runs.",
         "ISO-8601 period",
+        minimum=_seconds(1),
     )
     pending_segments_cleanup_buffer: dt.timedelta = _field(
         dt.timedelta(days=1),
@@ -120,12 +182,17 @@ class Settings:
         "ISO-8601 period",
     )
     task_log_max_size: int = _field(
-        10 * 1024 * 1024, "Log bytes kept per task; later lines are dropped.", "bytes"
+        10 * 1024 * 1024,
+        "Log bytes kept per task; later lines are dropped.",
+        "bytes",
+        minimum=0,
     )
     deep_storage_dir: str = _field(
         "var/segments", "Directory of Druid's `local` deep storage.", "path"
     )
-    log_level: str = _field("INFO", "Python logging level.", "level")
+    log_level: str = _field(
+        "INFO", "Python logging level.", "level", choices=LOG_LEVELS
+    )
     elastic_product_header: bool = _field(
         False,
         "Send `X-Elastic-Product: Elasticsearch` on _tasks responses "
@@ -144,6 +211,7 @@ class Settings:
         "more are refused with 429. `serve` adds this many threads to "
         "http_threads, so waits never take a thread from Druid's polls.",
         "requests",
+        minimum=0,
     )
     action_wait_cap: dt.timedelta = _field(
         dt.timedelta(minutes=5),
@@ -151,6 +219,7 @@ class Settings:
         "lock: its `timeoutMs` is capped by this, and `timeoutMs` 0 (Druid: no "
         "limit) waits this long.",
         "ISO-8601 period",
+        minimum=_seconds(1),
     )
 
     @property
@@ -170,18 +239,33 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
+def flag_name(name: str) -> str:
+    """The command-line flag of a setting (``--http-workers``)."""
+    return "--" + name.replace("_", "-")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``OVERLORD_*`` variables that name no setting (a typo, or a setting that
+    no longer exists): the command line warns about each and goes on."""
+    known = {env_name(f.name) for f in setting_fields()} | {CONFIG_ENV}
+    return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+
+
 def load_settings(
     environ: Mapping[str, str], file: Path | None = None, **overrides: Any
 ) -> Settings:
     """Build settings from defaults → TOML file → ``OVERLORD_*`` → overrides.
 
     ``file`` defaults to ``environ["OVERLORD_CONFIG"]`` when set. ``overrides`` are the
-    command line's flags; ``None`` values are skipped.
+    command line's flags; ``None`` values are skipped. Every value goes through the
+    same checks wherever it comes from; an error names its source: the flag
+    (``--port``), the variable (``OVERLORD_PORT``) or the file and key.
     Raises:
-        SettingsError: an unknown key in the file, or a value of the wrong type.
+        SettingsError: an unknown key in the file, or a value of the wrong type or
+            out of the setting's limits.
     """
     known = {f.name for f in setting_fields()}
-    raw: dict[str, Any] = {}
+    raw: dict[str, tuple[str, Any]] = {}
     errors: list[str] = []
     if file is None and environ.get(CONFIG_ENV):
         file = Path(environ[CONFIG_ENV])
@@ -189,27 +273,67 @@ def load_settings(
         try:
             document = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as error:
-            raise SettingsError(f"cannot read {file}: {error}") from error
+            raise SettingsError(f"{CONFIG_ENV}: cannot read {file}: {error}") from error
         for key, value in document.items():
             if key in known:
-                raw[key] = value
+                raw[key] = (f"{file}: {key}", value)
             else:
                 errors.append(f"{file}: unknown setting {key!r}")
     for name in known:
         variable = env_name(name)
         if variable in environ:
-            raw[name] = environ[variable]
-    raw.update({k: v for k, v in overrides.items() if v is not None})
+            raw[name] = (variable, environ[variable])
+    raw.update({k: (flag_name(k), v) for k, v in overrides.items() if v is not None})
     hints = get_type_hints(Settings)
+    docs = {f.name: f.metadata["doc"] for f in setting_fields()}
     values: dict[str, Any] = {}
-    for name, value in raw.items():
+    for name, (source, value) in raw.items():
         try:
-            values[name] = _coerce(hints[name], value)
+            values[name] = _check(name, docs[name], _coerce(hints[name], value))
         except (TypeError, ValueError, InvalidTime) as error:
-            errors.append(f"{name}: {error}")
+            errors.append(f"{source}: {error}")
     if errors:
-        raise SettingsError("invalid settings: " + "; ".join(sorted(errors)))
+        raise SettingsError("; ".join(sorted(errors)))
     return Settings(**values)
+
+
+def _check(name: str, doc: Setting, value: Any) -> Any:
+    """``value`` within the setting's limits (log levels upper-cased)."""
+    if doc.choices:
+        if value.upper() not in doc.choices:
+            raise ValueError(f"must be {doc.limits()}, not {value!r}")
+        return value.upper()
+    low, high = doc.minimum, doc.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        limits = f"between {doc.limits().replace(' to ', ' and ')}"
+        if high is None:
+            limits = doc.limits()
+        raise ValueError(f"must be {limits}, not {setting_text(value)}")
+    if name == "database_url":
+        _check_database_url(value)
+    elif name == "host" and not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _check_database_url(url: str) -> None:
+    # SQLAlchemy only parses here; the database is reached when a command needs it.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise ValueError(
+            f"cannot parse {mask_url_password(url)!r} as a database URL"
+        ) from error
+    if parsed.drivername not in DATABASE_SCHEMES:
+        raise ValueError(
+            f"unknown scheme {parsed.drivername!r} in {mask_url_password(url)!r} "
+            f"(expected {', '.join(DATABASE_SCHEMES)})"
+        )
+    if parsed.drivername != "sqlite" and not parsed.database:
+        raise ValueError(f"no database name in {mask_url_password(url)!r}")
 
 
 def _coerce(kind: Any, value: Any) -> Any:
@@ -221,21 +345,33 @@ def _coerce(kind: Any, value: Any) -> Any:
             return True
         if text in ("false", "0", "no", "off"):
             return False
-        raise ValueError(f"expected a boolean, got {value!r}")
+        raise ValueError(f"must be true or false, not {value!r}")
     if kind is int:
         if isinstance(value, bool):
-            raise TypeError(f"expected an integer, got {value!r}")
-        return int(value)
+            raise TypeError(f"must be an integer, not {value!r}")
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"must be an integer, not {value!r}") from None
     if kind is dt.timedelta:
         if isinstance(value, dt.timedelta):
-            return value
-        period = parse_period(str(value))
+            period = value
+        else:
+            try:
+                period = parse_period(str(value).strip())
+            except InvalidTime as error:
+                kind_of = "an ISO-8601 period such as PT30S"
+                if "months or years" in str(error):
+                    kind_of = "a period of fixed length (days, hours, minutes, seconds)"
+                raise ValueError(f"must be {kind_of}, not {value!r}") from None
         if period < dt.timedelta(0):
-            raise ValueError(f"{value!r}: must not be negative")
+            raise ValueError(f"must not be negative, not {value!r}")
         return period
     if kind is str:
         if not isinstance(value, str):
-            raise TypeError(f"expected a string, got {value!r}")
+            raise TypeError(f"must be a string, not {value!r}")
         return value
     raise TypeError(f"unsupported setting type {kind!r}")
 
@@ -276,7 +412,8 @@ def settings_reference_toml() -> str:
             text = setting_text(value)
         else:
             text = '"' + setting_text(value).replace('"', '\\"') + '"'
-        unit = f" [{doc.unit}]" if doc.unit else ""
+        unit = ", ".join(filter(None, (doc.unit, doc.limits())))
+        unit = f" [{unit}]" if unit else ""
         lines += [
             "",
             f"# {doc.help}{unit}",
@@ -297,7 +434,8 @@ def settings_reference_markdown() -> str:
         default = setting_text(field.default) or '""'
         rows.append(
             f"| {doc.help} | `{field.name}` | `{env_name(field.name)}` | "
-            f"{doc.unit or '-'} | `{default}` |"
+            f"{', '.join(filter(None, (doc.unit, doc.limits()))) or '-'} | "
+            f"`{default}` |"
         )
     return "\n".join(rows) + "\n"
 

@@ -134,10 +134,10 @@ def test_load_settings_unrelated_variables_ignored() -> None:
 def test_load_settings_iso_period_parsed(
     tmp_path: Path, text: str, expected: dt.timedelta
 ) -> None:
-    from_env = load_settings({"OVERLORD_TASK_LEASE": text})
-    from_file = load_settings({}, _toml(tmp_path, f'task_lease = "{text}"\n'))
+    from_env = load_settings({"OVERLORD_TASK_SHUTDOWN_GRACE": text})
+    from_file = load_settings({}, _toml(tmp_path, f'task_shutdown_grace = "{text}"\n'))
 
-    assert from_env.task_lease == from_file.task_lease == expected
+    assert from_env.task_shutdown_grace == from_file.task_shutdown_grace == expected
 
 
 @pytest.mark.parametrize(
@@ -165,35 +165,41 @@ def test_load_settings_boolean_words_parsed(text: str, expected: bool) -> None:
         pytest.param(
             {"OVERLORD_PORT": "http"},
             "",
-            "port: invalid literal for int() with base 10: 'http'",
+            "OVERLORD_PORT: must be an integer, not 'http'",
             id="int-text",
         ),
         pytest.param(
-            {}, "port = true\n", "port: expected an integer, got True", id="int-bool"
+            {},
+            "port = true\n",
+            "{file}: port: must be an integer, not True",
+            id="int-bool",
         ),
-        pytest.param({}, "host = 5\n", "host: expected a string, got 5", id="str-int"),
+        pytest.param(
+            {}, "host = 5\n", "{file}: host: must be a string, not 5", id="str-int"
+        ),
         pytest.param(
             {"OVERLORD_ELASTIC_PRODUCT_HEADER": "maybe"},
             "",
-            "elastic_product_header: expected a boolean, got 'maybe'",
+            "OVERLORD_ELASTIC_PRODUCT_HEADER: must be true or false, not 'maybe'",
             id="bool-word",
         ),
         pytest.param(
             {"OVERLORD_TASK_LEASE": "30s"},
             "",
-            'task_lease: Invalid format: "30s"',
+            "OVERLORD_TASK_LEASE: must be an ISO-8601 period such as PT30S, not '30s'",
             id="period-garbage",
         ),
         pytest.param(
             {"OVERLORD_TASK_LEASE": "-PT1S"},
             "",
-            "task_lease: '-PT1S': must not be negative",
+            "OVERLORD_TASK_LEASE: must not be negative, not '-PT1S'",
             id="period-negative",
         ),
         pytest.param(
             {},
             'task_lease = "P1M"\n',
-            'task_lease: Period "P1M" has months or years: no fixed length',
+            "{file}: task_lease: must be a period of fixed length (days, hours, "
+            "minutes, seconds), not 'P1M'",
             id="period-month",
         ),
     ],
@@ -203,7 +209,7 @@ def test_load_settings_bad_value_raises_settings_error(
 ) -> None:
     file = _toml(tmp_path, toml) if toml else None
 
-    assert _error(environ, file) == f"invalid settings: {message}"
+    assert _error(environ, file) == message.format(file=file)
 
 
 def test_load_settings_many_bad_keys_all_listed_in_one_error(tmp_path: Path) -> None:
@@ -218,13 +224,12 @@ def test_load_settings_many_bad_keys_all_listed_in_one_error(tmp_path: Path) -> 
     message = _error(environ, workers="many")
 
     assert message == (
-        "invalid settings: "
+        "--workers: must be an integer, not 'many'; "
+        f"{path}: host: must be a string, not 5; "
         f"{path}: unknown setting 'log_levle'; "
         f"{path}: unknown setting 'prot'; "
-        "db_pool_size: invalid literal for int() with base 10: 'abc'; "
-        "host: expected a string, got 5; "
-        'poll_interval: Invalid format: "soon"; '
-        "workers: invalid literal for int() with base 10: 'many'"
+        "OVERLORD_DB_POOL_SIZE: must be an integer, not 'abc'; "
+        "OVERLORD_POLL_INTERVAL: must be an ISO-8601 period such as PT30S, not 'soon'"
     )
 
 
@@ -242,7 +247,7 @@ def test_load_settings_unreadable_file_raises_settings_error(
 
     message = _error({"OVERLORD_CONFIG": str(path)})
 
-    assert message.startswith(f"cannot read {path}: ")
+    assert message.startswith(f"OVERLORD_CONFIG: cannot read {path}: ")
     assert reason in message
 
 
@@ -253,6 +258,7 @@ def test_load_settings_exported_environment_round_trips() -> None:
         port=9999,
         http_threads=3,
         task_lease=dt.timedelta(seconds=1, milliseconds=250),
+        log_level="DEBUG",
         poll_interval=dt.timedelta(milliseconds=50),
         pending_segments_cleanup_buffer=dt.timedelta(days=2, hours=3),
         elastic_product_header=True,
