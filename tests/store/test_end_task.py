@@ -21,7 +21,7 @@ from overlord.store.audit import AuditInfo
 from overlord.store.models import PendingSegment, Task, TaskLock
 from overlord.tasktypes.base import TaskResult
 from overlord.timeutil import utcnow
-from tests.api.test_druid_lists import record_statements
+from tests.statements import record_statements
 from tests.factories import make_lock, make_pending_segment, make_task
 
 LEASE = dt.timedelta(seconds=30)
