@@ -21,8 +21,8 @@ from overlord.store.audit import AuditInfo
 from overlord.store.models import PendingSegment, Task, TaskLock
 from overlord.tasktypes.base import TaskResult
 from overlord.timeutil import utcnow
-from tests.statements import record_statements
 from tests.factories import make_lock, make_pending_segment, make_task
+from tests.statements import record_statements
 
 LEASE = dt.timedelta(seconds=30)
 AUDIT = AuditInfo(ip="127.0.0.1")
