@@ -21,6 +21,7 @@ from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 from tests.databases import DatabaseFactory
 from tests.opensearch_spec import REST_TESTS, assert_valid, require_shared
 from tests.opensearch_yaml import Runner, Skipped, YamlTest, load_tests
+from tests.processes import free_port, wait_for
 
 BASE = "/druid/indexer/v1"
 # One HTTP process with two threads and two wait slots: the cap test below is
@@ -68,12 +69,6 @@ class Server:
         raise AssertionError(f"{task_id} not listed")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(
     database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
@@ -81,7 +76,7 @@ def server(
     require_shared()
     workdir = tmp_path_factory.mktemp("opensearch-serve")
     with database_factory.fresh(workdir) as url:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OVERLORD_")}
         env.update(SERVER_ENV)
         env["OVERLORD_DATABASE_URL"] = url
@@ -332,20 +327,22 @@ def test_waits_are_capped_and_never_starve_druid_polls(server: Server) -> None:
     druid_id = server.submit({"type": "noop", "id": "os_wait_cap", "runTime": 60000})
     task_id = server.os_id(druid_id)
     url = f"{server.base_url}/_tasks/{task_id}"
-    params = {"wait_for_completion": "true", "timeout": "4s"}
-    outcomes: list[int] = []
+    params = {"wait_for_completion": "true", "timeout": "20s"}
+    responses: list[requests.Response] = []
 
     def wait() -> None:
-        outcomes.append(requests.get(url, params=params, timeout=30).status_code)
+        responses.append(requests.get(url, params=params, timeout=60))
 
-    waiters = [threading.Thread(target=wait) for _ in range(2)]
+    # Three waits for two slots: whichever comes last is refused at once, while
+    # the other two hold their slots until the task completes.
+    waiters = [threading.Thread(target=wait) for _ in range(3)]
     for waiter in waiters:
         waiter.start()
-    time.sleep(0.5)
-    # Both wait slots are taken: a third wait is refused at once.
-    refused = requests.get(url, params=params, timeout=10)
-    assert refused.status_code == 429
+    # (A Response is falsy unless 2xx: wait on the status codes.)
+    wait_for(lambda: 429 in [r.status_code for r in responses], 20)
+    refused = next(r for r in responses if r.status_code == 429)
     assert refused.json()["error"]["type"] == "rejected_execution_exception"
+    assert len(responses) == 1
     # Druid polls still answer promptly on the server's own threads.
     for _ in range(5):
         started = time.monotonic()
@@ -353,9 +350,9 @@ def test_waits_are_capped_and_never_starve_druid_polls(server: Server) -> None:
         assert time.monotonic() - started < 1
     server.shutdown(druid_id)
     for waiter in waiters:
-        waiter.join(30)
+        waiter.join(60)
     # The shutdown completed the task: both waits returned it at once.
-    assert outcomes == [200, 200]
+    assert sorted(r.status_code for r in responses) == [200, 200, 429]
 
 
 def test_repeated_opaque_id_lines_are_refused_by_granian_server(server: Server) -> None:
