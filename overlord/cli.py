@@ -141,7 +141,8 @@ def schema_status(settings: Settings) -> tuple[str | None, str]:
     finally:
         alembic_log.setLevel(level)
     context = click.get_current_context(silent=True)
-    # serve and worker say which store they use, once it is known to be usable.
+    # worker says which store it uses once the store is known to be usable; serve
+    # says so itself, after its own schema handling (it may upgrade the default).
     if context is not None and context.info_name == "worker" and status[0] == status[1]:
         _announce_store(settings)
     return status
