@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from overlord.config import (
     setting_text,
     unknown_variables,
 )
+from overlord.server import ABORT_EXIT_CODE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -139,7 +141,8 @@ def schema_status(settings: Settings) -> tuple[str | None, str]:
     finally:
         alembic_log.setLevel(level)
     context = click.get_current_context(silent=True)
-    # serve and worker say which store they use, once it is known to be usable.
+    # worker says which store it uses once the store is known to be usable; serve
+    # says so itself, after its own schema handling (it may upgrade the default).
     if context is not None and context.info_name == "worker" and status[0] == status[1]:
         _announce_store(settings)
     return status
@@ -258,6 +261,21 @@ def serve(
     database_url: str | None,
 ) -> None:
     """Serve the Druid and _tasks APIs with the production server (granian)."""
+    try:
+        _serve(host, port, workers, http_workers, database_url)
+    except KeyboardInterrupt:
+        # Ctrl-C while serve still starts, before granian takes SIGINT over: stop
+        # quietly (click would print "Aborted!") with the shell's code for it.
+        sys.exit(ABORT_EXIT_CODE)
+
+
+def _serve(
+    host: str | None,
+    port: str | None,
+    workers: str | None,
+    http_workers: str | None,
+    database_url: str | None,
+) -> None:
     settings = _settings(
         host=host,
         port=port,
@@ -295,11 +313,21 @@ def serve(
     _announce_store(settings)
     _export_settings(settings)
     supervisor = EmbeddedWorker(settings)
-    supervisor.start()
+
+    def abort(*_: Any) -> None:
+        supervisor.kill()
+        os._exit(ABORT_EXIT_CODE)
+
     try:
+        supervisor.start()
         run_http_server(
             settings, on_stop=supervisor.begin_stop, on_abort=supervisor.kill
         )
+    except KeyboardInterrupt:
+        # Ctrl-C before granian's handlers: drain the worker all the same; another
+        # Ctrl-C meanwhile stops at once, as it does once granian runs.
+        signal.signal(signal.SIGINT, abort)
+        raise
     finally:
         supervisor.stop()
 

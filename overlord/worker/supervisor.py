@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from overlord.config import Settings
 
@@ -18,12 +19,14 @@ class EmbeddedWorker:
     duties, whatever the HTTP concurrency. Restarted if it dies, until a stop began;
     stopped (drained) when serve stops; dies with a SIGKILLed serve (PR_SET_PDEATHSIG).
 
-    It runs in a process group of its own, so that a terminal's Ctrl-C (SIGINT to
-    serve's foreground group) reaches serve alone, which then drains it with
-    SIGTERM: a SIGINT reaching the worker itself would kill it while it still
-    starts (a KeyboardInterrupt before its handlers exist) and let the watcher
-    respawn it in the middle of the stop. Its task processes and multiprocessing
-    helpers share that group, so kill() can end them all at once.
+    It starts with SIGINT blocked, a signal mask it keeps across exec and hands on
+    to its task processes, so that a terminal's Ctrl-C (SIGINT to serve's whole
+    process group) reaches serve alone, which then drains it with SIGTERM: a
+    SIGINT reaching the worker itself would kill it while it still starts (a
+    KeyboardInterrupt before its handlers exist) and let the watcher respawn it in
+    the middle of the stop. It stays in serve's process group, so that whoever
+    kills that group (an operator, a test, a service manager) kills it too: a
+    worker that outlives serve while its database is gone would retry forever.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -37,6 +40,15 @@ class EmbeddedWorker:
         self.watcher = threading.Thread(target=self._watch, daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        # The signal mask is per thread and inherited through fork and exec:
+        # block SIGINT in this thread only while it starts the child.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return self._popen()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def _popen(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [
                 sys.executable,
@@ -48,8 +60,7 @@ class EmbeddedWorker:
                 "--port",
                 str(self.settings.port),
                 "--die-with-parent",
-            ],
-            process_group=0,
+            ]
         )
 
     def start(self) -> None:
@@ -91,12 +102,35 @@ class EmbeddedWorker:
             self.process.wait()
 
     def kill(self) -> None:
-        """SIGKILL the worker's process group now: the worker, its task processes
-        and its multiprocessing forkserver (which would outlive a worker killed
-        alone, and keep its task processes alive). Takes no lock: serve's handler
-        of a second Ctrl-C calls it."""
+        """SIGKILL the worker and every process under it, now: its multiprocessing
+        forkserver would outlive a worker killed alone, and keep its task
+        processes alive. Takes no lock: serve's handler of a second Ctrl-C calls
+        it."""
         self.stopping.set()
         process = self.process
-        if process is not None and process.returncode is None:
+        if process is None or process.returncode is not None:
+            return
+        # Stop the worker first so that it forks no more, then its descendants.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGSTOP)
+        for pid in [process.pid, *_descendants(process.pid)]:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Children, grandchildren, … of ``pid`` (Linux /proc; none elsewhere)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for listing in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                children = [int(child) for child in listing.read_text().split()]
+            except OSError:
+                continue  # the thread or process ended while we looked
+            for child in children:
+                if child not in found:
+                    found.append(child)
+                    pending.append(child)
+    return found

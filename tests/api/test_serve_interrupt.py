@@ -116,3 +116,29 @@ def test_serve_second_ctrl_c_stops_at_once(server: ServeProcess) -> None:
     assert not group_members(server.pid)
     _assert_clean_output(server)
     assert "interrupted again, stopping at once" in _log(server, "serve.stderr")
+
+
+def test_serve_ctrl_c_while_starting_exits_quietly_and_leaves_no_child(
+    database_url: str, tmp_path: Path
+) -> None:
+    with serve_process(
+        database_url, tmp_path, "--workers", "1", "--http-workers", str(HTTP_WORKERS)
+    ) as server:
+        # serve says which store it uses just before it starts its children.
+        assert wait_until(
+            lambda: "overlord serve: store " in _log(server, "serve.stderr"),
+            30,
+            interval=0.005,
+        ), server.output()
+        _interrupt(server)
+        seen: set[int] = set()
+        while server.popen.poll() is None:
+            seen |= descendants(server.pid)
+
+        # 0 when granian had taken SIGINT over already, 130 when not.
+        assert server.popen.wait(timeout=30) in (0, 130), server.output()
+        assert wait_until(lambda: not [p for p in seen if is_running(p)], 10), [
+            p for p in seen if is_running(p)
+        ]
+        assert not group_members(server.pid)
+        _assert_clean_output(server)

@@ -19,6 +19,7 @@ from overlord.config import (
     mask_url_password,
     setting_fields,
     setting_text,
+    unknown_variables,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -326,3 +327,147 @@ def test_load_settings_example_config_file_gives_defaults() -> None:
     path = ROOT / "config" / "overlord.toml"
 
     assert load_settings({"OVERLORD_CONFIG": str(path)}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        pytest.param(
+            {"OVERLORD_PORT": "0"},
+            "OVERLORD_PORT: must be between 1 and 65535, not 0",
+            id="port-zero",
+        ),
+        pytest.param(
+            {"OVERLORD_PORT": "65536"},
+            "OVERLORD_PORT: must be between 1 and 65535, not 65536",
+            id="port-high",
+        ),
+        pytest.param(
+            {"OVERLORD_HTTP_THREADS": "0"},
+            "OVERLORD_HTTP_THREADS: must be at least 1, not 0",
+            id="threads-zero",
+        ),
+        pytest.param(
+            {"OVERLORD_DB_RETRY_ATTEMPTS": "0"},
+            "OVERLORD_DB_RETRY_ATTEMPTS: must be at least 1, not 0",
+            id="attempts-zero",
+        ),
+        pytest.param(
+            {"OVERLORD_MAX_BODY_SIZE": "-1"},
+            "OVERLORD_MAX_BODY_SIZE: must be at least 1, not -1",
+            id="body-negative",
+        ),
+        pytest.param(
+            {"OVERLORD_OPENSEARCH_MAX_WAITS": "-1"},
+            "OVERLORD_OPENSEARCH_MAX_WAITS: must be at least 0, not -1",
+            id="waits-negative",
+        ),
+        pytest.param(
+            {"OVERLORD_TASK_LEASE": "PT0.999S"},
+            "OVERLORD_TASK_LEASE: must be at least PT1S, not PT0.999S",
+            id="lease-below-minimum",
+        ),
+        pytest.param(
+            {"OVERLORD_DB_BUSY_TIMEOUT": "PT0S"},
+            "OVERLORD_DB_BUSY_TIMEOUT: must be at least PT0.1S, not PT0S",
+            id="busy-zero",
+        ),
+        pytest.param(
+            {"OVERLORD_DB_POOL_RECYCLE": "PT0S"},
+            "OVERLORD_DB_POOL_RECYCLE: must be at least PT1S, not PT0S",
+            id="recycle-zero",
+        ),
+        pytest.param(
+            {"OVERLORD_PENDING_SEGMENTS_CLEANUP_PERIOD": "PT0S"},
+            "OVERLORD_PENDING_SEGMENTS_CLEANUP_PERIOD: must be at least PT1S, not PT0S",
+            id="cleanup-zero",
+        ),
+        pytest.param(
+            {"OVERLORD_LOG_LEVEL": "verbose"},
+            "OVERLORD_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, "
+            "CRITICAL, not 'verbose'",
+            id="log-level",
+        ),
+        pytest.param(
+            {"OVERLORD_DATABASE_URL": "postgresql+psycopg://u:s3cret@db:x/overlord"},
+            "OVERLORD_DATABASE_URL: cannot parse "
+            "'postgresql+psycopg://u:<masked>@db:x/overlord' as a database URL",
+            id="url-bad-port-masked",
+        ),
+        pytest.param(
+            {"OVERLORD_DATABASE_URL": "postgresql+psycopg://u:s3cret@db"},
+            "OVERLORD_DATABASE_URL: no database name in "
+            "'postgresql+psycopg://u:<masked>@db'",
+            id="url-no-database-masked",
+        ),
+        pytest.param(
+            {"OVERLORD_DATABASE_URL": "oracle://u:s3cret@db/x"},
+            "OVERLORD_DATABASE_URL: unknown scheme 'oracle' in "
+            "'oracle://u:<masked>@db/x' (expected sqlite, sqlite+pysqlite, "
+            "postgresql+psycopg, mysql+pymysql, mariadb+pymysql)",
+            id="url-unknown-scheme-masked",
+        ),
+        pytest.param(
+            {"OVERLORD_HOST": ""},
+            "OVERLORD_HOST: must not be empty",
+            id="host-empty",
+        ),
+    ],
+)
+def test_load_settings_value_out_of_limits_names_variable(
+    environ: dict[str, str], message: str
+) -> None:
+    assert _error(environ) == message
+
+
+def test_load_settings_flag_and_variable_same_check_named_by_source(
+    tmp_path: Path,
+) -> None:
+    from_flag = _error({}, http_workers="0")
+    from_env = _error({"OVERLORD_HTTP_WORKERS": "0"})
+    from_file = _error({}, _toml(tmp_path, "http_workers = 0\n"))
+
+    assert from_flag == "--http-workers: must be at least 1, not 0"
+    assert from_env == "OVERLORD_HTTP_WORKERS: must be at least 1, not 0"
+    assert (
+        from_file
+        == f"{tmp_path}/overlord.toml: http_workers: must be at least 1, not 0"
+    )
+
+
+def test_load_settings_limits_accept_their_bounds() -> None:
+    settings = load_settings(
+        {
+            "OVERLORD_PORT": "65535",
+            "OVERLORD_WORKERS": "0",
+            "OVERLORD_TASK_LEASE": "PT1S",
+            "OVERLORD_POLL_INTERVAL": "PT0.01S",
+            "OVERLORD_TASK_SHUTDOWN_GRACE": "PT0S",
+            "OVERLORD_LOG_LEVEL": "warning",
+            "OVERLORD_DATABASE_URL": "mariadb+pymysql://root@db/overlord",
+        }
+    )
+
+    assert (settings.port, settings.workers, settings.log_level) == (
+        65535,
+        0,
+        "WARNING",
+    )
+    assert settings.task_lease == dt.timedelta(seconds=1)
+    assert settings.poll_interval == dt.timedelta(milliseconds=10)
+
+
+def test_unknown_variables_lists_overlord_names_of_no_setting() -> None:
+    environ = {
+        "OVERLORD_PORT": "1",
+        "OVERLORD_CONFIG": "",
+        "OVERLORD_TASK_LEAES": "PT1M",
+        "OVERLORD_TEST_BACKEND": "mariadb",
+        "overlord_foo": "x",
+        "PORT": "1",
+    }
+
+    assert unknown_variables(environ) == [
+        "OVERLORD_TASK_LEAES",
+        "OVERLORD_TEST_BACKEND",
+    ]
