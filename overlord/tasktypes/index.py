@@ -226,6 +226,11 @@ class IndexRun:
 
     # --- allocation -----------------------------------------------------------------
 
+    def _check_stop(self) -> None:
+        # A shut-down task asks for no lock or segment any more.
+        if self.context.should_stop():
+            raise IngestStopped
+
     def _locked_version(self, chunk: Interval) -> Allocation:
         version = self._versions.get(chunk.start)
         if version is None:
@@ -251,6 +256,7 @@ class IndexRun:
             return locked
 
         def lazily_locked(chunk: Interval, index: int) -> Allocation:
+            self._check_stop()
             version = self._versions.get(chunk.start)
             if version is None:
                 lock = self.context.action(
@@ -274,6 +280,7 @@ class IndexRun:
         datasource = self.payload["spec"]["dataSchema"]["dataSource"]
 
         def allocate(chunk: Interval, index: int) -> Allocation:
+            self._check_stop()
             result = self.context.action(
                 {
                     "type": "segmentAllocate",

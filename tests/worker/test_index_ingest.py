@@ -3,8 +3,10 @@ backend, small inputs the tests write."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -371,3 +373,154 @@ def test_airflow_style_index_parallel_submit_reaches_success(
 
     assert _finished(client, task_id)["status"] == "SUCCESS", processes.logs()
     assert len(_used(client, "wikipedia")) == 2
+
+
+class _HeldBackServer:
+    """A loopback HTTP server that sends all but the end of its body, then waits
+    for ``release`` (the test's signal) before sending the rest."""
+
+    def __init__(self, body: bytes) -> None:
+        self.requested = threading.Event()
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:-1])
+                self.wfile.flush()
+                outer.requested.set()
+                outer.release.wait(60)
+                self.wfile.write(body[-1:])
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/wiki.json"
+
+    def __enter__(self) -> _HeldBackServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_shutdown_during_ingestion_publishes_nothing_and_live_report_is_readable(
+    client: FlaskClient, processes: Processes, tmp_path: Path, db: Database
+) -> None:
+    body = "".join(json.dumps(row) + "\n" for row in WIKI_ROWS).encode()
+    with _HeldBackServer(body) as server:
+        spec = _wiki_spec("index", tmp_path)
+        spec["spec"]["ioConfig"]["inputSource"] = {"type": "http", "uris": [server.uri]}
+        # A grace long enough for the task to stop on its own (not to be killed).
+        processes.worker(1, OVERLORD_TASK_SHUTDOWN_GRACE="PT30S")
+        task_id = submit(client, spec)
+        assert server.requested.wait(60), processes.logs()
+        live = wait_for(
+            lambda: (
+                (r := client.get(f"{BASE}/task/{task_id}/reports")).status_code == 200
+                and r.json
+            ),
+            30,
+        )
+        assert live["ingestionStatsAndErrors"] == {
+            "type": "ingestionStatsAndErrors",
+            "taskId": task_id,
+            "payload": {
+                "ingestionState": "BUILD_SEGMENTS",
+                "unparseableEvents": {},
+                "rowStats": {
+                    "movingAverages": {},
+                    "totals": {
+                        "determinePartitions": _stats(),
+                        "buildSegments": _stats(),
+                    },
+                },
+                "errorMsg": None,
+                "segmentAvailabilityConfirmed": False,
+                "segmentAvailabilityWaitTimeMs": 0,
+                "recordsProcessed": None,
+            },
+        }
+
+        assert client.post(f"{BASE}/task/{task_id}/shutdown").status_code == 200
+        # The worker has signalled the task's process: let the input end.
+        wait_for(lambda: "is no longer active" in processes.logs(), 30)
+        server.release.set()
+        final = _finished(client, task_id)
+
+    assert (final["status"], final["errorMsg"]) == (
+        "FAILED",
+        "Shutdown request from user",
+    ), processes.logs()
+    # The task's process stops on its own, after removing what it wrote.
+    wait_for(
+        lambda: (
+            "Task finished with status[FAILED]"
+            in client.get(f"{BASE}/task/{task_id}/log").get_data(as_text=True)
+        ),
+        30,
+        describe=lambda: (
+            processes.logs()
+            + client.get(f"{BASE}/task/{task_id}/log").get_data(as_text=True)
+        ),
+    )
+    assert _used(client, "wikipedia") == []
+    assert _files(tmp_path / "segments") == []
+    assert (
+        db.run(lambda s: s.scalar(select(func.count()).select_from(PendingSegment)))
+        == 0
+    )
+
+
+def test_spec_the_engine_cannot_run_fails_with_a_clear_message(
+    client: FlaskClient, processes: Processes, tmp_path: Path
+) -> None:
+    spec = _wiki_spec("index_parallel", tmp_path)
+    spec["spec"]["ioConfig"]["inputSource"] = {"type": "hdfs", "paths": "/x"}
+    processes.worker(1)
+    task_id = submit(client, spec)
+
+    final = _finished(client, task_id)
+
+    message = "Cannot run the ingestion spec: unknown inputSource type [hdfs]"
+    assert (final["status"], final["errorMsg"]) == ("FAILED", message)
+    assert _report(client, task_id)["payload"]["errorMsg"] == message
+
+
+def test_kill_removes_files_of_deep_storage_given_as_a_uri(
+    client: FlaskClient, processes: Processes, tmp_path: Path
+) -> None:
+    _write_rows(tmp_path / "input", "wiki.json", WIKI_ROWS[:1])
+    remote = tmp_path / "remote"
+    processes.worker(1, OVERLORD_DEEP_STORAGE_DIR=f"file://{remote}")
+    spec = _wiki_spec("index", tmp_path / "input")
+    first = submit(client, spec)
+    assert _finished(client, first)["status"] == "SUCCESS", processes.logs()
+    [old] = _used(client, "wikipedia")
+    assert old["loadSpec"]["path"].startswith(f"file://{remote}/wikipedia/")
+    second = submit(client, spec)
+    assert _finished(client, second)["status"] == "SUCCESS", processes.logs()
+    [new] = _used(client, "wikipedia")
+
+    kill = submit(
+        client,
+        {
+            "type": "kill",
+            "dataSource": "wikipedia",
+            "interval": "2015-09-12/2015-09-13",
+        },
+    )
+    assert _finished(client, kill)["status"] == "SUCCESS", processes.logs()
+
+    assert _files(remote) == [new["loadSpec"]["path"].removeprefix(f"file://{remote}/")]
