@@ -123,7 +123,10 @@ class Settings:
         10 * 1024 * 1024, "Log bytes kept per task; later lines are dropped.", "bytes"
     )
     deep_storage_dir: str = _field(
-        "var/segments", "Directory of Druid's `local` deep storage.", "path"
+        "var/segments",
+        "Deep storage: a directory (Druid's `local`) or a filesystem URI "
+        "(`s3://…`, `file://…`).",
+        "path or URI",
     )
     log_level: str = _field("INFO", "Python logging level.", "level")
     elastic_product_header: bool = _field(
