@@ -20,7 +20,9 @@ that fails or is shut down publishes nothing and removes the files it wrote.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +49,8 @@ from overlord.tasktypes.base import (
     lock_type_from_context,
 )
 from overlord.timeutil import Interval, InvalidTime, format_druid, parse_interval
+
+log = logging.getLogger(__name__)
 
 # How often a running task rewrites its live report.
 LIVE_REPORT_SECONDS = 1.0
@@ -167,6 +171,7 @@ class IndexRun:
         self._versions: dict[Any, str] = {}
         self._previous: str | None = None
         self._report_lock = threading.Lock()
+        self._started = time.monotonic()
 
     # --- reports ------------------------------------------------------------------
 
@@ -186,16 +191,15 @@ class IndexRun:
         )
         empty = dict.fromkeys(build, 0)
         events = ingestion.unparseable_events() if ingestion is not None else []
+        unparseable: JsonObject = (
+            {"determinePartitions": [], "buildSegments": events} if events else {}
+        )
         row_stats: JsonObject = {"determinePartitions": empty, "buildSegments": build}
         if live:
-            # A running task's report (IndexTask.doGetLiveReports) nests the phase
-            # figures under "totals" beside the moving averages.
-            row_stats = {"movingAverages": {}, "totals": row_stats}
+            return self._live_report(unparseable, row_stats)
         payload: JsonObject = {
             "ingestionState": self.state,
-            "unparseableEvents": (
-                {"determinePartitions": [], "buildSegments": events} if events else {}
-            ),
+            "unparseableEvents": unparseable,
             "rowStats": row_stats,
             "errorMsg": error_msg,
             "segmentAvailabilityConfirmed": False,
@@ -213,6 +217,32 @@ class IndexRun:
             }
         }
 
+    def _live_report(self, unparseable: JsonObject, totals: JsonObject) -> JsonObject:
+        """A running task's report (IndexTask.doGetLiveReports): state, events and
+        ``rowStats`` as ``totals`` and ``movingAverages`` per phase. Druid's moving
+        averages are 1/5/15-minute rates of its meters; here each window gives the
+        mean rate per second since the phase began."""
+        elapsed = max(time.monotonic() - self._started, 1e-3)
+        rates = {key: value / elapsed for key, value in totals["buildSegments"].items()}
+        return {
+            "ingestionStatsAndErrors": {
+                "taskId": self.task_id,
+                "payload": {
+                    "ingestionState": self.state,
+                    "unparseableEvents": unparseable,
+                    "rowStats": {
+                        "movingAverages": {
+                            "buildSegments": {
+                                window: dict(rates) for window in ("1m", "5m", "15m")
+                            }
+                        },
+                        "totals": totals,
+                    },
+                },
+                "type": "ingestionStatsAndErrors",
+            }
+        }
+
     def _write_report(self, error_msg: str | None, *, live: bool = False) -> None:
         with self._report_lock:
             self.context.write_report(self.report(error_msg, live=live))
@@ -222,7 +252,8 @@ class IndexRun:
             try:
                 self._write_report(None, live=True)
             except Exception as error:  # the store may be briefly unreachable
-                self.context.log(f"Live report not written: {error}")
+                # Not context.log: its buffer belongs to the task's main thread.
+                log.warning("live report of %s not written: %s", self.task_id, error)
 
     # --- allocation -----------------------------------------------------------------
 
@@ -331,6 +362,7 @@ class IndexRun:
                 "(sub-tasks are not supported yet)"
             )
         self.state = "BUILD_SEGMENTS"
+        self._started = time.monotonic()
         done = threading.Event()
         reporter = threading.Thread(
             target=self._live_reports, args=(done,), name="live-report", daemon=True

@@ -434,23 +434,24 @@ def test_shutdown_during_ingestion_publishes_nothing_and_live_report_is_readable
             30,
         )
         assert live["ingestionStatsAndErrors"] == {
-            "type": "ingestionStatsAndErrors",
             "taskId": task_id,
             "payload": {
                 "ingestionState": "BUILD_SEGMENTS",
                 "unparseableEvents": {},
                 "rowStats": {
-                    "movingAverages": {},
+                    "movingAverages": {
+                        "buildSegments": {
+                            window: {key: 0.0 for key in _stats()}
+                            for window in ("1m", "5m", "15m")
+                        }
+                    },
                     "totals": {
                         "determinePartitions": _stats(),
                         "buildSegments": _stats(),
                     },
                 },
-                "errorMsg": None,
-                "segmentAvailabilityConfirmed": False,
-                "segmentAvailabilityWaitTimeMs": 0,
-                "recordsProcessed": None,
             },
+            "type": "ingestionStatsAndErrors",
         }
 
         assert client.post(f"{BASE}/task/{task_id}/shutdown").status_code == 200
