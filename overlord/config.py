@@ -188,7 +188,10 @@ class Settings:
         minimum=0,
     )
     deep_storage_dir: str = _field(
-        "var/segments", "Directory of Druid's `local` deep storage.", "path"
+        "var/segments",
+        "Deep storage: a directory (Druid's `local`) or a filesystem URI "
+        "(`s3://…`, `file://…`).",
+        "path or URI",
     )
     log_level: str = _field(
         "INFO", "Python logging level.", "level", choices=LOG_LEVELS

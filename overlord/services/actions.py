@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from overlord import tasktypes
 from overlord.errors import ActionFailed, InvalidInput
-from overlord.services import allocation, lockbox
+from overlord.services import allocation, coordinator, lockbox
 from overlord.services.locks import lock_json
 from overlord.store import locks as lock_store
 from overlord.store import segments as segment_store
@@ -200,6 +200,9 @@ def _segment_insert(
             now=now,
         ):
             inserted.append(segment)
+    coordinator.mark_overshadowed_unused(
+        session, segments, [_interval(s.get("interval")) for s in segments], now
+    )
     # Druid's IndexerSQLMetadataStorageCoordinator skips ids already in
     # druid_segments and answers with the segments it inserted: a retried publish
     # (RemoteTaskActionClient retries every 5xx) succeeds with "segments": [].

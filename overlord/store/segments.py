@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, or_, select, true
+from sqlalchemy import and_, delete, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -261,3 +261,39 @@ def insert_pending_segment(
     except IntegrityError:
         return False
     return True
+
+
+def used_datasources(session: Session) -> list[str]:
+    """Datasources with at least one used segment, by name."""
+    return list(
+        session.scalars(
+            select(Segment.dataSource)
+            .where(Segment.used == true())
+            .distinct()
+            .order_by(Segment.dataSource)
+        )
+    )
+
+
+def used_segments_of(session: Session, datasource: str) -> list[Segment]:
+    """Every used segment of a datasource, by start then id."""
+    return list(
+        session.scalars(
+            select(Segment)
+            .where(Segment.dataSource == datasource, Segment.used == true())
+            .order_by(Segment.start, Segment.id)
+        )
+    )
+
+
+def mark_unused(session: Session, segment_ids: list[str], now: dt.datetime) -> int:
+    """Mark segments unused (``used_status_last_updated`` = now)."""
+    if not segment_ids:
+        return 0
+    result = session.execute(
+        update(Segment)
+        .where(Segment.id.in_(segment_ids), Segment.used == true())
+        .values(used=False, used_status_last_updated=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from overlord.errors import InvalidTaskSpec
+from overlord.ingest import delete_segment_file
 from overlord.states import TaskState
 from overlord.tasktypes.base import (
     JsonObject,
@@ -124,9 +125,21 @@ DEFAULT_BATCH_SIZE = 100
 
 def _delete_from_deep_storage(context: TaskContext, segment: JsonObject) -> None:
     """Druid's ``local`` loadSpec: remove the segment's file and its empty parents
-    inside the deep storage directory; other loadSpec types are left alone."""
+    inside the deep storage directory; a filesystem URI path (deep storage on
+    another filesystem) is deleted where it is; other loadSpec types are left
+    alone."""
     load_spec = segment.get("loadSpec")
-    if not isinstance(load_spec, dict) or load_spec.get("type") != "local":
+    if not isinstance(load_spec, dict):
+        return
+    if "://" in str(load_spec.get("path", "")):
+        # Segments the ingestion engine wrote to a filesystem URI (s3://, gs://,
+        # hdfs://, file://…): their loadSpec path opens again wherever it is.
+        try:
+            delete_segment_file(load_spec)
+        except (OSError, ValueError) as error:
+            context.log(f"Not deleting [{load_spec.get('path')}]: {error}")
+        return
+    if load_spec.get("type") != "local":
         return
     path = Path(str(load_spec.get("path", "")))
     root = Path(context.deep_storage_dir()).resolve()
