@@ -201,7 +201,7 @@ def test_duty_removes_stale_pending_segments_but_never_an_active_tasks(
         )
         stale_id, recent_id = stale.id, recent.id
 
-    processes.worker(0, OVERLORD_PENDING_SEGMENTS_CLEANUP_PERIOD="PT0.5S")
+    processes.worker(0, OVERLORD_PENDING_SEGMENTS_CLEANUP_PERIOD="PT1S")
 
     def remaining() -> list[str]:
         with db.transaction() as session:
