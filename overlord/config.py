@@ -125,6 +125,15 @@ class Settings:
         # Below this, two writers that merely overlap fail each other.
         minimum=_seconds(0.1),
     )
+    db_connect_timeout: dt.timedelta = _field(
+        dt.timedelta(seconds=10),
+        "How long opening a connection may take: PostgreSQL's whole connection "
+        "start, MariaDB's TCP connect (a host that never answers fails after this, "
+        "not after the OS's TCP timeout).",
+        "ISO-8601 period",
+        # libpq counts whole seconds and treats 1 as 2.
+        minimum=_seconds(2),
+    )
     db_retry_attempts: int = _field(
         5,
         "Attempts of a transaction that hit a deadlock or lock timeout.",

@@ -53,6 +53,14 @@ def make_engine(settings: Settings, **engine_options: Any) -> Engine:
             "check_same_thread": False,
         }
     else:
+        # A host that never answers fails after db_connect_timeout, not after the
+        # OS's TCP timeout (about two minutes); a connect_timeout in the URL wins.
+        if "connect_timeout" not in url.query:
+            options["connect_args"] = {
+                "connect_timeout": max(
+                    2, int(settings.db_connect_timeout.total_seconds())
+                )
+            }
         options["pool_size"] = settings.db_pool_size
         options["max_overflow"] = settings.db_pool_size
         options["pool_recycle"] = int(settings.db_pool_recycle.total_seconds())
@@ -60,6 +68,7 @@ def make_engine(settings: Settings, **engine_options: Any) -> Engine:
         # REPEATABLE READ's gap locks deadlock concurrent claims and inserts.
         options["isolation_level"] = "READ COMMITTED"
         options["connect_args"] = {
+            **options.get("connect_args", {}),
             "charset": "utf8mb4",
             "init_command": "SET time_zone = '+00:00'",
         }
