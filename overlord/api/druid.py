@@ -27,7 +27,7 @@ from overlord.api.responses import (
     raw_json_response,
 )
 from overlord.api.state import audit_info, database, settings
-from overlord.errors import InvalidInput
+from overlord.errors import InvalidInput, NoActiveTasks
 from overlord.schemas.druid import (
     lock_filter_policies_schema,
     task_list_args_schema,
@@ -139,6 +139,8 @@ def shutdown_task(task_id: str) -> Response:
 
 @bp.post("/datasources/<path:datasource>/shutdownAllTasks")
 def shutdown_all_tasks(datasource: str) -> Response:
+    if _unstorable(datasource):
+        raise NoActiveTasks(datasource)
     info = audit_info()
     database().run(
         lambda session: task_service.shutdown_all_tasks(
@@ -159,8 +161,10 @@ def post_task_statuses() -> Response:
             "Cannot deserialize value of type `java.util.HashSet<java.lang.String>` "
             "from the request body: expected a JSON array of task ids"
         )
+    # An id no backend could store has no status (PostgreSQL would refuse the query).
+    task_ids = [task_id for task_id in document if not _unstorable(task_id)]
     statuses = database().run(
-        lambda session: task_service.get_task_statuses(session, document)
+        lambda session: task_service.get_task_statuses(session, task_ids)
     )
     return json_response(
         {
@@ -175,6 +179,10 @@ STREAM_CHUNK_ROWS = 200
 
 
 def _stream_task_list(query: task_service.TaskListQuery) -> Response:
+    if _unstorable(query.datasource, query.task_type):
+        # No stored task matches: answered before streaming, as PostgreSQL would
+        # refuse the query once the 200 headers were out (a cut connection).
+        return json_response([])
     now = utcnow()
     threshold = settings().recently_finished_threshold
     # Every row is fetched and the transaction ended (its connection back in the
@@ -256,6 +264,8 @@ def delete_pending_segments(datasource: str) -> Response:
         interval = parse_interval(text)
     except InvalidTime as error:
         raise InvalidInput(f"Invalid interval[{text}]: {error}") from error
+    if _unstorable(datasource):
+        return json_response({"numDeleted": 0})
     info = audit_info()
     deleted = database().run(
         lambda session: segment_service.delete_pending_segments(
@@ -279,6 +289,9 @@ def post_action() -> Response:
         raise InvalidInput("'action' must not be null")
     if not isinstance(task, dict) or not isinstance(action, dict):
         raise InvalidInput("'task' and 'action' must be JSON objects")
+    for key in ("id", "groupId", "dataSource"):
+        if _unstorable(task.get(key)):
+            raise InvalidInput(f"Invalid value for field [task.{key}]: contains NUL")
     db = database()
     waits = action.get("type") == "lockAcquire"
     deadline = time.monotonic() + _lock_wait_seconds(
@@ -352,6 +365,8 @@ def _lock_policies() -> list[LockFilterPolicy]:
         raise InvalidInput(_validation_text(error)) from error
     policies = []
     for item in loaded:
+        if _unstorable(item["datasource"]):
+            continue  # holds no lock: leaving it out answers as Druid does
         intervals = None
         if item["intervals"] is not None:
             try:
@@ -385,6 +400,12 @@ def post_active_locks() -> Response:
         lambda session: lock_service.active_locks(session, policies)
     )
     return json_response({"datasourceToLocks": result})
+
+
+def _unstorable(*values: Any) -> bool:
+    """A text holding NUL: no stored row can hold it (PostgreSQL refuses NUL in text,
+    even as a query parameter, so such a value must not reach a query)."""
+    return any(isinstance(value, str) and "\x00" in value for value in values)
 
 
 def _validation_text(error: ValidationError) -> str:

@@ -588,7 +588,9 @@ def _sort_rows(
                     f"Unable to sort by unknown sort key `{name}`",
                     opensearch=False,
                 ),
-                500,
+                # OpenSearch answers 500 (an UnsupportedOperationException); issue 8
+                # wants every bad input a 4xx, so the type and text stay, not the 500.
+                400,
             )
         keys.append((aliases[name], reverse))
     ordered = list(rows)
@@ -654,7 +656,7 @@ def cat_tasks_table(
     """Rows as a parent/child forest (each level by start time), then ``s``.
 
     Raises:
-        OpenSearchError: an unknown sort key (500, as OpenSearch).
+        OpenSearchError: an unknown sort key (400; OpenSearch answers 500).
     """
     columns = _cat_columns(detailed)
     rows: list[dict[str, Any]] = []

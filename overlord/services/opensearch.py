@@ -181,7 +181,8 @@ _DOUBLE = re.compile(
 
 def parse_long(text: str) -> int | None:
     """``Long.parseLong``: None where Java throws NumberFormatException."""
-    if not _LONG.fullmatch(text):
+    # No int() of a huge digit string: Python refuses over 4300 digits (a 500).
+    if not _LONG.fullmatch(text) or len(text.lstrip("+-").lstrip("0")) > 19:
         return None
     value = int(text)
     return value if LONG_MIN <= value <= LONG_MAX else None

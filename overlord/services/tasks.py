@@ -159,13 +159,20 @@ def submit_task(
 
 
 def _check_column_lengths(**values: str | None) -> None:
-    """Refuse values longer than their id columns: PostgreSQL and MariaDB would fail
-    the insert (a 500) where SQLite stores them, so every backend answers 400.
+    """Refuse values longer than their id columns, or holding NUL: PostgreSQL and
+    MariaDB would fail the insert (a 500) where SQLite stores them, so every
+    backend answers 400.
 
     Raises:
         InvalidTaskId: a value is longer than ``MAX_ID_LENGTH``.
     """
     for field, value in values.items():
+        if value is not None and "\x00" in value:
+            # PostgreSQL cannot store NUL (a 500); IdUtils' text, on every backend.
+            raise InvalidTaskId(
+                f"Invalid value for field [{field}]: Value [{value}] contains illegal "
+                f"UTF8 character [#0] at position [{value.index(chr(0))}]"
+            )
         if value is not None and len(value) > MAX_ID_LENGTH:
             raise InvalidTaskId(
                 f"Invalid value for field [{field}]: Value [{value}] is longer than "

@@ -159,9 +159,15 @@ class TaskType:
                     f"Invalid value for context parameter [priority]: [{value}]"
                 )
             try:
-                return int(value)
+                priority = int(value)
             except ValueError as error:
                 raise InvalidTaskSpec(
                     f"Invalid value for context parameter [priority]: [{value}]"
                 ) from error
+            # A Java int in Druid; beyond it the insert failed (a 500).
+            if not -(2**31) <= priority < 2**31:
+                raise InvalidTaskSpec(
+                    f"Invalid value for context parameter [priority]: [{value}]"
+                )
+            return priority
         return self.default_priority

@@ -394,3 +394,121 @@ def test_log_offset_at_long_bounds_reads_the_log(
     response = client.get(f"{BASE}/task/t/log?offset={offset}")
 
     assert (response.status_code, response.get_data(as_text=True)) == (200, body)
+
+
+# ---------------------------------------------------------------- NUL in lookups
+
+NUL_ANSWERS = [
+    pytest.param("GET", "/tasks?datasource=%00", None, 200, [], id="tasks-ds"),
+    pytest.param("GET", "/tasks?type=a%00", None, 200, [], id="tasks-type"),
+    pytest.param(
+        "GET", "/tasks?state=complete&datasource=%00", None, 200, [], id="complete-ds"
+    ),
+    pytest.param("GET", "/runningTasks?type=%00", None, 200, [], id="running-type"),
+    pytest.param(
+        "DELETE",
+        "/pendingSegments/%00?interval=2020/2021",
+        None,
+        200,
+        {"numDeleted": 0},
+        id="pending-segments",
+    ),
+    pytest.param("POST", "/taskStatus", ["t", "\x00"], 200, {}, id="taskStatus"),
+    pytest.param(
+        "POST", "/lockedIntervals/v2", [{"datasource": "\x00"}], 200, {}, id="locked"
+    ),
+    pytest.param(
+        "POST",
+        "/activeLocks",
+        [{"datasource": "a\x00"}],
+        200,
+        {"datasourceToLocks": {}},
+        id="active-locks",
+    ),
+    pytest.param(
+        "POST",
+        "/action",
+        {"task": {"id": "\x00", "type": "noop"}, "action": {"type": "lockList"}},
+        400,
+        {"error": "Invalid value for field [task.id]: contains NUL"},
+        id="action",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "document", "status", "body"), NUL_ANSWERS)
+def test_nul_in_a_looked_up_value_answers_as_no_match_on_every_backend(
+    client: FlaskClient,
+    db: Database,
+    method: str,
+    path: str,
+    document: Any,
+    status: int,
+    body: Any,
+) -> None:
+    """PostgreSQL refuses NUL even as a query parameter (a 500, or a cut connection
+    once a list streamed): no stored value can hold one, so it matches nothing."""
+    response = client.open(f"{BASE}{path}", method=method, json=document)
+
+    assert (response.status_code, response.json) == (status, body)
+    assert _stored(db) == (0, 0)
+
+
+def test_shutdown_all_tasks_of_a_nul_datasource_is_404_empty(
+    client: FlaskClient, db: Database
+) -> None:
+    response = client.post(f"{BASE}/datasources/a%00/shutdownAllTasks")
+
+    assert (response.status_code, response.get_data()) == (404, b"")
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "value"),
+    [
+        pytest.param({"type": "noop", "dataSource": "\x00"}, "dataSource", "\x00"),
+        pytest.param({"type": "noop", "groupId": "g\x00"}, "groupId", "g\x00"),
+        pytest.param(
+            {"type": "noop", "supervisorTaskId": "s\x00"}, "supervisorTaskId", "s\x00"
+        ),
+    ],
+)
+def test_submit_nul_in_a_stored_column_returns_400_on_every_backend(
+    client: FlaskClient, db: Database, document: dict[str, Any], field: str, value: str
+) -> None:
+    response = client.post(f"{BASE}/task", json=document)
+
+    assert response.status_code == 400
+    assert response.json == {
+        "error": "druidException",
+        "errorCode": "invalidInput",
+        "persona": "USER",
+        "category": "INVALID_INPUT",
+        "errorMessage": f"Invalid value for field [{field}]: Value [{value}] contains "
+        f"illegal UTF8 character [#0] at position [{value.index(chr(0))}]",
+        "context": {},
+    }
+    assert _stored(db) == (0, 0)
+
+
+@pytest.mark.parametrize("priority", [2**31, -(2**31) - 1, "9" * 30])
+def test_submit_priority_beyond_a_java_int_returns_400(
+    client: FlaskClient, db: Database, priority: int | str
+) -> None:
+    response = client.post(
+        f"{BASE}/task", json={"type": "noop", "context": {"priority": priority}}
+    )
+
+    assert response.status_code == 400
+    assert response.json == {
+        "error": f"Invalid value for context parameter [priority]: [{priority}]"
+    }
+    assert _stored(db) == (0, 0)
+
+
+def test_opensearch_task_id_of_5000_digits_is_malformed(client: FlaskClient) -> None:
+    number = "9" * 5000
+
+    response = client.get(f"/_tasks/n:{number}")
+
+    assert response.status_code == 400
+    assert response.json["error"]["reason"] == f"malformed task id n:{number}"

@@ -1038,11 +1038,11 @@ def test_cat_tasks_json_sort_and_time_unit(
     assert list(rows[0]) == ["id", "ac", "x", "running_time", "desc"]
     assert_valid(rows, "cat", "cat.tasks@200")
     unknown = client.get("/_cat/tasks?s=nope")
-    assert unknown.status_code == 500
+    assert unknown.status_code == 400  # OpenSearch: 500; issue 8: bad input is a 4xx
     assert unknown.json == error(
         "unsupported_operation_exception",
         "Unable to sort by unknown sort key `nope`",
-        500,
+        400,
     )
 
 
