@@ -412,12 +412,12 @@ class LocalSourceSchema(JavaSchema):
     java_class = _INPUT + "LocalInputSource"
     base_dir = _string(data_key="baseDir")
     filter = _string()
-    files = JavaList(JavaString(), "java.util.ArrayList<java.io.File>")
+    files = JavaList(JavaString(allow_none=True), "java.util.ArrayList<java.io.File>")
 
 
 class HttpSourceSchema(JavaSchema):
     java_class = _INPUT + "HttpInputSource"
-    uris = JavaList(JavaString(), "java.util.ArrayList<java.net.URI>")
+    uris = JavaList(JavaString(allow_none=True), "java.util.ArrayList<java.net.URI>")
     username = _string(data_key="httpAuthenticationUsername")
 
 
@@ -427,8 +427,10 @@ INPUT_SOURCES: dict[str, tuple[type[JavaSchema], Callable[[str, Any, Any], Any]]
     "local": (LocalSourceSchema, _raw(specs.InputSource)),
     "http": (HttpSourceSchema, _raw(specs.InputSource)),
 }
-# The other ids Druid's core and indexing service register (no extensions loaded).
-OTHER_INPUT_SOURCES = ("combining", "druid")
+# The other ids Druid registers with no extension loaded: ``combining`` (InputSource's
+# own @JsonSubTypes), ``sql`` (InputSourceModule), ``druid`` (the indexing service's
+# IndexingServiceInputSourceModule).
+OTHER_INPUT_SOURCES = ("combining", "druid", "sql")
 
 
 class JsonFormatSchema(JavaSchema):
@@ -440,7 +442,7 @@ class JsonFormatSchema(JavaSchema):
 
 class CsvFormatSchema(JavaSchema):
     java_class = _INPUT + "CsvInputFormat"
-    columns = JavaList(JavaString(), STRING_LIST)
+    columns = JavaList(JavaString(allow_none=True), STRING_LIST)
     list_delimiter = _string(data_key="listDelimiter")
     find_columns_from_header = JavaBoolean(data_key="findColumnsFromHeader")
     skip_header_rows = JavaInteger(INT, data_key="skipHeaderRows")
@@ -846,7 +848,10 @@ class TuningConfigSchema(JavaSchema):
     partitions_spec = Polymorphic(
         "org.apache.druid.indexer.partitions.PartitionsSpec",
         {"dynamic": (DynamicPartitionsSchema, _partitions)},
-        known=("hashed", "range", "single_dim"),
+        # PartitionsSpec's @JsonSubTypes ("dimension" is single_dim's old name);
+        # its defaultImpl is HashedPartitionsSpec, so no type means hashed.
+        known=("dimension", "hashed", "range", "single_dim"),
+        default="hashed",
         unsupported=NOT_BUILT.format(kind="partitionsSpec", built="dynamic"),
         data_key="partitionsSpec",
     )
@@ -940,7 +945,7 @@ class NoopSchema(TaskSchema):
 class KillSchema(TaskSchema):
     java_class = _TASK + "KillUnusedSegmentsTask"
     interval = JodaInterval(allow_none=True, load_default=None)
-    versions = JavaList(JavaString(), STRING_LIST)
+    versions = JavaList(JavaString(allow_none=True), STRING_LIST)
     mark_as_unused = JavaBoolean(data_key="markAsUnused")
     # text=False: the kill run reads batchSize and limit as numbers.
     batch_size = JavaInteger(INT, boxed=True, text=False, data_key="batchSize")

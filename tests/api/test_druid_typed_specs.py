@@ -130,7 +130,7 @@ P_TUNING_CLASS = TASK + "batch.parallel.ParallelIndexTuningConfig"
 DATA_SCHEMA = "org.apache.druid.segment.indexing.DataSchema"
 UNIFORM = "org.apache.druid.segment.indexing.granularity.UniformGranularitySpec"
 INPUT = "org.apache.druid.data.input.impl."
-INPUT_SOURCES = "combining, druid, http, inline, local"
+INPUT_SOURCES = "combining, druid, http, inline, local, sql"
 AGGREGATORS = (
     "cardinality, count, doubleAny, doubleFirst, doubleLast, doubleMax, doubleMean, "
     "doubleMin, doubleSum, expression, filtered, floatAny, floatFirst, floatLast, "
@@ -625,7 +625,7 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
         _unknown(
             "random",
             "org.apache.druid.indexer.partitions.PartitionsSpec",
-            "dynamic, hashed, range, single_dim",
+            "dimension, dynamic, hashed, range, single_dim",
         )
         + _chain(P_SPEC, P_TUNING, f'{P_TUNING_CLASS}["partitionsSpec"]'),
     ),
@@ -634,6 +634,20 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
         _with(PARALLEL_BASE, "spec.tuningConfig.partitionsSpec.type", "hashed"),
         "partitionsSpec type [hashed] is not supported by overlord (only [dynamic])"
         + _chain(P_SPEC, P_TUNING, f'{P_TUNING_CLASS}["partitionsSpec"]'),
+    ),
+    (
+        "parallel-partitionsSpec-no-type-is-hashed",
+        _with(
+            PARALLEL_BASE, "spec.tuningConfig.partitionsSpec", {"maxRowsPerSegment": 5}
+        ),
+        "partitionsSpec type [hashed] is not supported by overlord (only [dynamic])"
+        + _chain(P_SPEC, P_TUNING, f'{P_TUNING_CLASS}["partitionsSpec"]'),
+    ),
+    (
+        "parallel-inputSource-druid-not-built",
+        _with(PARALLEL_BASE, "spec.ioConfig.inputSource", {"type": "druid"}),
+        "inputSource type [druid] is not supported by overlord (only [inline, local, "
+        "http])" + _chain(P_SPEC, P_IO, f'{P_IO_CLASS}["inputSource"]'),
     ),
     (
         "parallel-maxNumConcurrentSubTasks-float",
