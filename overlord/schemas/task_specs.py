@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
-from overlord.errors import InvalidInput
+from overlord.errors import InvalidInput, InvalidTaskId
 from overlord.granularity import parse_granularity
+from overlord.services.ids import MAX_ID_LENGTH, validate_id
 from overlord.tasktypes import specs
 from overlord.timeutil import (
     Interval,
@@ -739,8 +740,7 @@ class TransformSpecSchema(JavaSchema):
         )
 
 
-# "dataSource cannot be null or empty. Please provide a dataSource." is DataSchema's
-# own check (IdUtils / DataSchema.validateDatasourceName).
+# DataSchema's own check (a Preconditions.checkArgument in its constructor).
 NO_DATASOURCE = "dataSource cannot be null or empty. Please provide a dataSource."
 
 
@@ -775,8 +775,18 @@ class DataSchemaSchema(JavaSchema):
     @post_load
     def make(self, data: dict[str, Any], **kw: Any) -> specs.DataSchema:
         datasource = data.get("datasource")
+        # DataSchema's constructor: the null/empty check, then
+        # IdUtils.validateId("dataSource", …); Jackson wraps what it throws.
+        problem = f"Cannot construct instance of `{self.java_class}`, problem: "
         if not datasource:
-            raise ValidationError(NO_DATASOURCE)
+            raise ValidationError(problem + NO_DATASOURCE)
+        try:
+            validate_id("dataSource", datasource)
+        except InvalidTaskId as error:
+            # The length bound is overlord's column, not Druid's: the service answers
+            # it (DruidException envelope) as for the other id fields.
+            if not error.message.endswith(f"longer than {MAX_ID_LENGTH} characters."):
+                raise ValidationError(problem + error.message) from None
         return specs.DataSchema(
             datasource=datasource,
             timestamp_spec=data.get("timestamp_spec"),

@@ -322,8 +322,23 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     (
         "parallel-ds-empty",
         _with(PARALLEL_BASE, "spec.dataSchema.dataSource", ""),
-        "dataSource cannot be null or empty. Please provide a dataSource."
-        + _chain(P_SPEC, P_SCHEMA),
+        f"Cannot construct instance of `{DATA_SCHEMA}`, problem: dataSource cannot "
+        "be null or empty. Please provide a dataSource." + _chain(P_SPEC, P_SCHEMA),
+    ),
+    (
+        "index-ds-slash",
+        _with(INDEX_BASE, "spec.dataSchema.dataSource", "a/b"),
+        f"Cannot construct instance of `{DATA_SCHEMA}`, problem: Invalid value for "
+        "field [dataSource]: Value [a/b] cannot contain '/'."
+        + _chain(f'{INDEX}["spec"]', f'{INDEX}$IndexIngestionSpec["dataSchema"]'),
+    ),
+    (
+        "index-ds-tab",
+        _with(INDEX_BASE, "spec.dataSchema.dataSource", "a\tb"),
+        f"Cannot construct instance of `{DATA_SCHEMA}`, problem: Invalid value for "
+        "field [dataSource]: Value [a\tb] contains illegal whitespace characters.  "
+        "Only space is allowed."
+        + _chain(f'{INDEX}["spec"]', f'{INDEX}$IndexIngestionSpec["dataSchema"]'),
     ),
     (
         "parallel-timestampSpec-column-object",
