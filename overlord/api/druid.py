@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from overlord import errors as overlord_errors
 from overlord.api.errors import TextInvalidInput
 from overlord.api.parsing import NO_BODY, read_json_body
 from overlord.api.responses import (
@@ -27,7 +28,7 @@ from overlord.api.responses import (
     raw_json_response,
 )
 from overlord.api.state import audit_info, database, settings
-from overlord.errors import InvalidInput, InvalidTaskSpec
+from overlord.errors import InvalidInput
 from overlord.schemas.druid import (
     lock_filter_policies_schema,
     task_list_args_schema,
@@ -67,7 +68,7 @@ def submit_task() -> Response:
         # stored payload stays the posted text.
         load_task_spec(document)
     except ValidationError as error:
-        raise InvalidTaskSpec(str(error.messages[0])) from None
+        raise overlord_errors.InvalidTaskSpec(str(error.messages[0])) from None
     opaque_id = request.headers.get("X-Opaque-Id")
     headers = {"X-Opaque-Id": opaque_id} if opaque_id is not None else None
     info = audit_info()
