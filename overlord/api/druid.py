@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from overlord import errors as overlord_errors
 from overlord.api.errors import TextInvalidInput
 from overlord.api.parsing import NO_BODY, read_json_body
 from overlord.api.responses import (
@@ -39,6 +40,7 @@ from overlord.schemas.locked_intervals import (
     JAVA_INT_MIN,
     load_min_task_priority,
 )
+from overlord.schemas.task_specs import load_task_spec
 from overlord.schemas.worker_config import (
     DEFAULT_WORKER_CONFIG,
     load_worker_behavior_config,
@@ -61,6 +63,12 @@ def submit_task() -> Response:
     # Kept (cached) so the stored payload keeps every number as written.
     posted = request.get_data(cache=True)
     document = read_json_body(request)
+    try:
+        # The typed model refuses what Druid's Jackson refuses (issue #9 §1); the
+        # stored payload stays the posted text.
+        load_task_spec(document)
+    except ValidationError as error:
+        raise overlord_errors.InvalidTaskSpec(str(error.messages[0])) from None
     opaque_id = request.headers.get("X-Opaque-Id")
     headers = {"X-Opaque-Id": opaque_id} if opaque_id is not None else None
     info = audit_info()
