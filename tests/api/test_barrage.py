@@ -524,41 +524,46 @@ def _run(client: FlaskClient, connection: Connection, calls: list[Call]) -> None
 
 # ---------------------------------------------------------------- typed spec model
 
-
-TYPED_SPEC = pytest.mark.xfail(
-    strict=True, reason="ingestion issue #9: typed spec model"
-)
+REF = "(through reference chain: org.apache.druid.indexing.common.task."
 
 
 @pytest.mark.parametrize(
-    "document",
+    ("document", "error"),
     [
         pytest.param(
             {"type": "noop", "dataSource": {"name": "x"}},
-            marks=TYPED_SPEC,
+            "Cannot deserialize value of type `java.lang.String` from Object value "
+            f'(token `JsonToken.START_OBJECT`) {REF}NoopTask["dataSource"])',
             id="ds-object",
         ),
         pytest.param(
             {"type": "noop", "runTime": LONG_MAX + 1},
-            marks=TYPED_SPEC,
+            "Numeric value (9223372036854775808) out of range of long "
+            f'(-9223372036854775808 - 9223372036854775807) {REF}NoopTask["runTime"])',
             id="runTime-over-long",
         ),
         pytest.param(
             _with(BASES["index"], ("spec", "ioConfig", "inputSource", "type"), "nope"),
-            marks=TYPED_SPEC,
+            "Please make sure to load all the necessary extensions and jars with type "
+            "'nope'. Could not resolve type id 'nope' as a subtype of "
+            "`org.apache.druid.data.input.InputSource` known type ids = [combining, "
+            f'druid, http, inline, local, sql] {REF}IndexTask["spec"]->'
+            "org.apache.druid.indexing.common.task.IndexTask$IndexIngestionSpec"
+            '["ioConfig"]->org.apache.druid.indexing.common.task.'
+            'IndexTask$IndexIOConfig["inputSource"])',
             id="unknown-inputSource",
         ),
     ],
 )
 def test_submit_what_druid_refuses_by_type_is_400(
-    client: FlaskClient, db: Database, document: dict[str, Any]
+    client: FlaskClient, db: Database, document: dict[str, Any], error: str
 ) -> None:
     with db.engine.connect() as connection:
         before = _snapshot(connection)
 
         response = client.post(f"{BASE}/task", json=document)
 
-        assert response.status_code == 400
+        assert (response.status_code, response.json) == (400, {"error": error})
         assert _snapshot(connection) == before
 
 
