@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from overlord.db import Database
 from overlord.store.models import PendingSegment
+from tests.factories import make_task
 from tests.worker.conftest import BASE, Processes, status, submit, wait_for
 
 COORDINATOR = "/druid/coordinator/v1/metadata"
@@ -485,12 +486,24 @@ def test_shutdown_during_ingestion_publishes_nothing_and_live_report_is_readable
 
 
 def test_spec_the_engine_cannot_run_fails_with_a_clear_message(
-    client: FlaskClient, processes: Processes, tmp_path: Path
+    client: FlaskClient, processes: Processes, db: Database, tmp_path: Path
 ) -> None:
+    # The typed model refuses such a spec at submit (Druid without the hdfs
+    # extension does too); a row stored before it existed still fails cleanly.
     spec = _wiki_spec("index_parallel", tmp_path)
     spec["spec"]["ioConfig"]["inputSource"] = {"type": "hdfs", "paths": "/x"}
+    assert client.post(f"{BASE}/task", json=spec).status_code == 400
+    spec["id"] = task_id = "stored_before_the_typed_model"
+    with db.transaction(write=True) as session:
+        make_task(
+            session,
+            task_id=task_id,
+            type="index_parallel",
+            group_id=task_id,
+            datasource="wikipedia",
+            payload=json.dumps(spec),
+        )
     processes.worker(1)
-    task_id = submit(client, spec)
 
     final = _finished(client, task_id)
 
