@@ -159,7 +159,7 @@ class ServeProcess:
             return False
         return response.status_code == 200 and response.text == "true"
 
-    def wait_healthy(self, timeout: float = 20) -> None:
+    def wait_healthy(self, timeout: float = 60) -> None:
         """Wait until /status/health answers ``true`` (from one HTTP worker at
         least); fail at once if serve exits."""
 
