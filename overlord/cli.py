@@ -288,6 +288,7 @@ def _serve(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     from overlord.server import check_port_free, run_http_server
+    from overlord.startup_probe import startup_step
 
     refusal = check_port_free(settings.host, settings.port)
     if refusal is not None:
@@ -319,7 +320,9 @@ def _serve(
         os._exit(ABORT_EXIT_CODE)
 
     try:
+        startup_step("supervisor")
         supervisor.start()
+        startup_step("http")
         run_http_server(
             settings, on_stop=supervisor.begin_stop, on_abort=supervisor.kill
         )
