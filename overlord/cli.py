@@ -266,7 +266,16 @@ def serve(
     except KeyboardInterrupt:
         # Ctrl-C while serve still starts, before granian takes SIGINT over: stop
         # quietly (click would print "Aborted!") with the shell's code for it.
-        sys.exit(ABORT_EXIT_CODE)
+        # Not sys.exit: after some of these Ctrl-Cs (one in three, landing while
+        # granian loads) CPython 3.11 ends even a sys.exit by killing itself with
+        # SIGINT (status -2, seen with strace: SIG_DFL, then kill(getpid(),
+        # SIGINT)), as if the KeyboardInterrupt caught here had been unhandled.
+        # _serve's finally has stopped everything serve started by now: only the
+        # log handlers and streams still need flushing.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(ABORT_EXIT_CODE)
 
 
 def _serve(
@@ -288,6 +297,7 @@ def _serve(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     from overlord.server import check_port_free, run_http_server
+    from overlord.startup_probe import startup_step
 
     refusal = check_port_free(settings.host, settings.port)
     if refusal is not None:
@@ -319,7 +329,9 @@ def _serve(
         os._exit(ABORT_EXIT_CODE)
 
     try:
+        startup_step("supervisor")
         supervisor.start()
+        startup_step("http")
         run_http_server(
             settings, on_stop=supervisor.begin_stop, on_abort=supervisor.kill
         )

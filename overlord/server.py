@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from overlord.config import Settings
+from overlord.startup_probe import startup_step
 
 # Exit status of a serve stopped at once by a second Ctrl-C (128 + SIGINT, as a
 # shell reports a process killed by it).
@@ -83,6 +84,12 @@ def run_http_server(
                 os.write(2, b"overlord serve: interrupted again, stopping at once\n")
                 os._exit(ABORT_EXIT_CODE)
 
+        def _spawn_workers(self, spawn_target: Any, target_loader: Any) -> None:
+            startup_step("http-spawn")
+            super()._spawn_workers(spawn_target, target_loader)  # type: ignore[no-untyped-call]
+            startup_step("http-spawned")
+
+    startup_step("http-server")
     prepare_worker_forks()
     server = Server(
         "overlord.wsgi:create",

@@ -15,6 +15,7 @@ from flask import Flask
 
 from overlord.app import create_app
 from overlord.processes import die_with_parent
+from overlord.startup_probe import startup_step
 
 __all__ = ["create", "die_with_parent"]
 
@@ -69,4 +70,7 @@ def create() -> Flask:
     # can wait on open keep-alive connections, and an orphaned worker would go on
     # serving. A SIGKILLed serve has no requests left to drain.
     die_with_parent(signal.SIGKILL)
-    return create_app()
+    startup_step("http-worker-app")
+    app = create_app()
+    startup_step("http-worker-serve")
+    return app

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from overlord.config import Settings
+from overlord.startup_probe import startup_step
 
 
 class EmbeddedWorker:
@@ -39,12 +40,15 @@ class EmbeddedWorker:
         self._lock = threading.RLock()
         self.watcher = threading.Thread(target=self._watch, daemon=True)
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self) -> None:
         # The signal mask is per thread and inherited through fork and exec:
-        # block SIGINT in this thread only while it starts the child.
+        # block SIGINT in this thread only while it starts the child. The child is
+        # recorded before SIGINT is unblocked: a Ctrl-C held meanwhile raises
+        # KeyboardInterrupt as soon as it is, and a child started but not yet
+        # recorded would be neither drained nor killed by stop().
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            return self._popen()
+            self.process = self._popen()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
@@ -64,7 +68,8 @@ class EmbeddedWorker:
         )
 
     def start(self) -> None:
-        self.process = self._spawn()
+        self._spawn()
+        startup_step("watcher")
         self.watcher.start()
 
     def _watch(self) -> None:
@@ -77,7 +82,7 @@ class EmbeddedWorker:
                         "embedded worker exited with %s; restarting",
                         self.process.returncode,
                     )
-                    self.process = self._spawn()
+                    self._spawn()
 
     def begin_stop(self) -> None:
         """Never respawn again, and ask the worker to drain (SIGTERM). Returns at

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from overlord.startup_probe import PAUSE_SECONDS, PAUSE_VARIABLE
 from tests.processes import (
     ServeProcess,
     children,
@@ -137,6 +139,62 @@ def test_serve_ctrl_c_while_starting_exits_quietly_and_leaves_no_child(
 
         # 0 when granian had taken SIGINT over already, 130 when not.
         assert server.popen.wait(timeout=30) in (0, 130), server.output()
+        assert wait_until(lambda: not [p for p in seen if is_running(p)], 10), [
+            p for p in seen if is_running(p)
+        ]
+        assert not group_members(server.pid)
+        _assert_clean_output(server)
+
+
+# Every step of serve's start-up at which a test can pause it (overlord.startup_probe),
+# in the order serve reaches them: before and after it starts the embedded worker,
+# before granian, before granian takes SIGINT over, around granian's forks of its
+# HTTP workers, and inside an HTTP worker before and after it loads the app.
+STARTUP_STEPS = [
+    "supervisor",
+    "watcher",
+    "http",
+    "http-server",
+    "http-spawn",
+    "http-spawned",
+    "http-worker-app",
+    "http-worker-serve",
+]
+# A serve interrupted while it starts exits once its pause ends and its just
+# started embedded worker has drained: a few seconds on a loaded machine; three
+# times that before calling it hung.
+EXIT_WITHIN = 3 * (PAUSE_SECONDS + 8)
+
+
+@pytest.mark.parametrize("step", STARTUP_STEPS)
+def test_serve_ctrl_c_at_each_startup_step_exits_promptly_and_leaves_no_child(
+    database_url: str, tmp_path: Path, step: str
+) -> None:
+    with serve_process(
+        database_url,
+        tmp_path,
+        "--workers",
+        "1",
+        "--http-workers",
+        str(HTTP_WORKERS),
+        env={PAUSE_VARIABLE: step},
+    ) as server:
+        assert wait_until(
+            lambda: (
+                f"overlord serve: paused at {step} " in _log(server, "serve.stderr")
+            ),
+            60,
+            interval=0.005,
+        ), server.output()
+        _interrupt(server)
+        interrupted = time.monotonic()
+        seen: set[int] = set()
+        while server.popen.poll() is None:
+            assert time.monotonic() - interrupted < EXIT_WITHIN, server.output()
+            seen |= descendants(server.pid)
+
+        # 0 when granian had taken SIGINT over already, 130 when not.
+        assert server.popen.returncode in (0, 130), server.output()
         assert wait_until(lambda: not [p for p in seen if is_running(p)], 10), [
             p for p in seen if is_running(p)
         ]
