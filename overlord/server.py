@@ -17,6 +17,10 @@ from overlord.startup_probe import startup_step
 ABORT_EXIT_CODE = 128 + signal.SIGINT
 
 
+# How long a stopping serve lets its HTTP workers finish in-flight requests.
+HTTP_DRAIN_SECONDS = 30
+
+
 def listen_address(host: str, port: int) -> str:
     """host:port as a listener's address reads (IPv6 hosts in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -102,5 +106,8 @@ def run_http_server(
         # process): they get threads of their own beside Druid's polls.
         blocking_threads=settings.http_threads + settings.opensearch_max_waits,
         log_access=False,
+        # A stop never waits unbounded on an HTTP worker (granian's default joins it
+        # forever): in-flight requests get this long to finish, then it is killed.
+        workers_kill_timeout=HTTP_DRAIN_SECONDS,
     )
     server.serve()

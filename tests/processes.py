@@ -95,7 +95,11 @@ def is_running(pid: int) -> bool:
 def children(pid: int) -> set[int]:
     """Direct children of ``pid``, whichever of its threads started them."""
     found: set[int] = set()
-    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+    try:
+        listings = list(Path(f"/proc/{pid}/task").glob("*/children"))
+    except (FileNotFoundError, ProcessLookupError):
+        return found  # the process ended while we looked
+    for listing in listings:
         try:
             found.update(int(child) for child in listing.read_text().split())
         except (FileNotFoundError, ProcessLookupError):
