@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from overlord.app import create_app
 from overlord.config import Settings
 from overlord.db import Database
 from tests.databases import BACKENDS, DatabaseFactory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # scripts/pytest-all.sh runs the three backends as background jobs of a
+    # non-interactive shell, which start with SIGINT ignored (POSIX), and an ignored
+    # signal stays ignored across exec: every `overlord serve` the tests start would
+    # ignore the Ctrl-C the interrupt tests send. Take Python's own handler back, so
+    # children start with SIGINT at its default, as from a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
