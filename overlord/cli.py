@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from overlord.client_commands import register as register_client_commands
 from overlord.config import (
     DEFAULT_DATABASE_URL,
     Settings,
@@ -400,3 +401,7 @@ def worker(
     runner = Worker(settings, capacity, run_duties=duties, port=port)
     runner.install_signal_handlers()
     runner.run()
+
+
+# The client commands (submit, tasks, status, log, shutdown, …) talk HTTP only.
+register_client_commands(main)
