@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import resource
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +30,13 @@ from overlord.ingest.stats import (
 )
 
 MIN_BLOCK_SIZE = 64 * 1024
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set size so far (``ru_maxrss``; a forked task
+    process counts from its fork). Logged so tests can bound it."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak  # macOS: bytes
 
 
 class IngestStopped(IngestError):
@@ -173,6 +182,7 @@ class Ingestion:
                     f"partition {segment.partition_num}: {segment.num_rows} rows, "
                     f"{segment.size} bytes"
                 )
+            self._info(f"Ingestion done; peak RSS {peak_rss_kib()} KiB")
             return segments
 
     def _info(self, message: str) -> None:
