@@ -140,8 +140,8 @@ AGGREGATORS = (
 )
 FILTERS = (
     "and, arrayContainsElement, bound, columnComparison, equals, expression, "
-    "extraction, false, in, interval, javascript, like, not, null, or, range, regex, "
-    "search, selector, spatial, true"
+    "extraction, false, in, interval, isfalse, istrue, javascript, like, not, null, "
+    "or, range, regex, search, selector, spatial, true"
 )
 
 # (id, posted document, the whole 400 error text)
