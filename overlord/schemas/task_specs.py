@@ -978,12 +978,24 @@ class KillSchema(TaskSchema):
 
     @post_load
     def make(self, data: dict[str, Any], **kw: Any) -> specs.KillSpec:
+        # The constructors' checks in their order: AbstractTask's
+        # Preconditions.checkNotNull(dataSource, ...), AbstractFixedIntervalTask's
+        # checkNotNull(interval, ...) and checkArgument(… > 0, "interval empty"),
+        # then KillUnusedSegmentsTask's InvalidInput for batchSize and limit.
+        problem = f"Cannot construct instance of `{self.java_class}`, problem: "
+        if not data.get("datasource"):
+            raise ValidationError(problem + "dataSource")
         interval = data.get("interval")
         if interval is None:
-            # AbstractFixedIntervalTask's Preconditions.checkNotNull(interval, ...).
-            raise ValidationError(
-                f"Cannot construct instance of `{self.java_class}`, problem: interval"
-            )
+            raise ValidationError(problem + "interval")
+        if interval.start == interval.end:
+            raise ValidationError(problem + "interval empty")
+        for key, name in (("batch_size", "batchSize"), ("limit", "limit")):
+            value = data.get(key)
+            if value is not None and value <= 0:
+                raise ValidationError(
+                    problem + f"{name}[{value}] must be a positive integer."
+                )
         versions = data.get("versions")
         return specs.KillSpec(
             id=data.get("id"),

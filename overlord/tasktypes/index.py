@@ -119,11 +119,6 @@ class IndexTaskType(TaskType):
     java_class = "org.apache.druid.indexing.common.task.IndexTask"
     default_priority = PRIORITY_BATCH_INDEX
 
-    def validate(self, payload: JsonObject) -> None:
-        if not isinstance(payload.get("spec"), dict):
-            raise InvalidTaskSpec("spec must not be null")
-        self.datasource(payload)
-
     def datasource(self, payload: JsonObject) -> str:
         value = _get(payload, "spec", "dataSchema", "dataSource")
         if not isinstance(value, str) or not value:

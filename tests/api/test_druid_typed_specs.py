@@ -292,6 +292,34 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
         + _chain(f'{KILL}["limit"]'),
     ),
     (
+        "kill-no-dataSource",
+        {"type": "kill", "interval": "2020/2021", "batchSize": 0},
+        f"Cannot construct instance of `{KILL}`, problem: dataSource",
+    ),
+    (
+        "kill-empty-interval",
+        {**KILL_BASE, "id": "kill_me", "interval": "2020/2020"},
+        f"Cannot construct instance of `{KILL}`, problem: interval empty",
+    ),
+    (
+        "kill-batchSize-zero",
+        _with(KILL_BASE, "batchSize", 0),
+        f"Cannot construct instance of `{KILL}`, problem: batchSize[0] must be a "
+        "positive integer.",
+    ),
+    (
+        "kill-batchSize-before-limit",
+        {**KILL_BASE, "batchSize": 0, "limit": -1},
+        f"Cannot construct instance of `{KILL}`, problem: batchSize[0] must be a "
+        "positive integer.",
+    ),
+    (
+        "kill-limit-zero",
+        _with(KILL_BASE, "limit", 0),
+        f"Cannot construct instance of `{KILL}`, problem: limit[0] must be a "
+        "positive integer.",
+    ),
+    (
         "kill-maxUsedStatusLastUpdatedTime",
         _with(KILL_BASE, "maxUsedStatusLastUpdatedTime", "yesterday"),
         'Invalid format: "yesterday"'
