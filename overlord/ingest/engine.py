@@ -95,6 +95,12 @@ class Ingestion:
             return DEFAULT_BLOCK_SIZE
         return max(MIN_BLOCK_SIZE, min(DEFAULT_BLOCK_SIZE, limit // 8))
 
+    @property
+    def saves_parse_exceptions(self) -> bool:
+        """Whether bad rows are kept for the report (``maxSavedParseExceptions`` > 0;
+        Druid's ParseExceptionHandler then has a buffer, possibly empty)."""
+        return self.spec.tuning.max_saved_parse_exceptions > 0
+
     def unparseable_events(self) -> list[dict[str, Any]]:
         """Druid's saved ParseExceptionReports, newest first."""
         return self.handler.reports()

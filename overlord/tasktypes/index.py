@@ -186,8 +186,13 @@ class IndexRun:
         )
         empty = dict.fromkeys(build, 0)
         events = ingestion.unparseable_events() if ingestion is not None else []
+        # IndexTask.getTaskCompletionUnparseableEvents: both phases' lists (maybe
+        # empty) when maxSavedParseExceptions > 0, else nothing.
+        saving = ingestion is not None and ingestion.saves_parse_exceptions
         unparseable: JsonObject = (
-            {"determinePartitions": [], "buildSegments": events} if events else {}
+            {"determinePartitions": [], "buildSegments": events}
+            if events or saving
+            else {}
         )
         row_stats: JsonObject = {"determinePartitions": empty, "buildSegments": build}
         if live:

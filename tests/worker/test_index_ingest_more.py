@@ -505,7 +505,7 @@ def test_null_timestamps_are_thrown_away(
         {"type": "local", "baseDir": str(tmp_path / "input"), "filter": "*.json"},
         {"type": "json"},
         dimensions=["channel"],
-        tuning={"maxParseExceptions": 0},
+        tuning={"maxParseExceptions": 0, "maxSavedParseExceptions": 5},
     )
     processes.worker(1)
     task_id = submit(client, spec)
@@ -513,9 +513,15 @@ def test_null_timestamps_are_thrown_away(
     final = _finished(client, task_id)
 
     assert (final["status"], final["errorMsg"]) == ("SUCCESS", None), processes.logs()
-    assert _report(client, task_id)["payload"]["rowStats"]["buildSegments"] == _stats(
+    payload = _report(client, task_id)["payload"]
+    assert payload["rowStats"]["buildSegments"] == _stats(
         processed=2, processedBytes=len(data), thrownAway=2
     )
+    # Druid's IndexTask lists both phases, empty, when it saves parse exceptions.
+    assert payload["unparseableEvents"] == {
+        "determinePartitions": [],
+        "buildSegments": [],
+    }
     [segment] = _used(client, "wikipedia")
     assert [
         row["channel"] for row in pq.read_table(segment["loadSpec"]["path"]).to_pylist()
