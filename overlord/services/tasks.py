@@ -72,7 +72,11 @@ def submit_task(
     request_headers: dict[str, str] | None = None,
     posted_text: str | None = None,
 ) -> Submission:
-    """Validate a posted task as Druid does, then store it active and WAITING.
+    """Store a posted task active and WAITING, refusing what Druid refuses.
+
+    Its fields have been checked by the typed model (``schemas.task_specs``, loaded
+    by the API first, as services never import marshmallow); here come the checks
+    that need no schema: the type, the id and the column lengths.
 
     The stored payload is the posted object with Druid's additions (``groupId``,
     ``resource``, ``TaskQueue``'s context keys; see ``services.payload``), built from
@@ -98,7 +102,6 @@ def submit_task(
     task_type = tasktypes.lookup(type_name)
     if task_type is None:
         raise InvalidTaskSpec(unknown_type_message(type_name))
-    task_type.validate(document)
     context = document.get("context")
     if context is not None and not isinstance(context, dict):
         raise InvalidTaskSpec("context must be a JSON object")

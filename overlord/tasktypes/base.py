@@ -105,13 +105,6 @@ class TaskType:
         """Jackson's text for an exception thrown by the task's constructor."""
         return f"Cannot construct instance of `{self.java_class}`, problem: {problem}"
 
-    def validate(self, payload: JsonObject) -> None:
-        """Refuse what Druid's Jackson constructor refuses.
-
-        Raises:
-            InvalidTaskSpec: with Druid's message.
-        """
-
     def datasource(self, payload: JsonObject) -> str:
         value = payload.get("dataSource")
         if not isinstance(value, str) or not value:

@@ -119,11 +119,6 @@ class IndexTaskType(TaskType):
     java_class = "org.apache.druid.indexing.common.task.IndexTask"
     default_priority = PRIORITY_BATCH_INDEX
 
-    def validate(self, payload: JsonObject) -> None:
-        if not isinstance(payload.get("spec"), dict):
-            raise InvalidTaskSpec("spec must not be null")
-        self.datasource(payload)
-
     def datasource(self, payload: JsonObject) -> str:
         value = _get(payload, "spec", "dataSchema", "dataSource")
         if not isinstance(value, str) or not value:
@@ -191,8 +186,13 @@ class IndexRun:
         )
         empty = dict.fromkeys(build, 0)
         events = ingestion.unparseable_events() if ingestion is not None else []
+        # IndexTask.getTaskCompletionUnparseableEvents: both phases' lists (maybe
+        # empty) when maxSavedParseExceptions > 0, else nothing.
+        saving = ingestion is not None and ingestion.saves_parse_exceptions
         unparseable: JsonObject = (
-            {"determinePartitions": [], "buildSegments": events} if events else {}
+            {"determinePartitions": [], "buildSegments": events}
+            if events or saving
+            else {}
         )
         row_stats: JsonObject = {"determinePartitions": empty, "buildSegments": build}
         if live:
