@@ -132,6 +132,17 @@ def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[An
     return rows
 
 
+def active_child_ids(session: Session, parent_task_id: str) -> list[str]:
+    """Ids of the active tasks whose supervisor is ``parent_task_id``, oldest first."""
+    return list(
+        session.scalars(
+            select(Task.task_id)
+            .where(Task.parent_task_id == parent_task_id, Task.active == true())
+            .order_by(Task.id)
+        )
+    )
+
+
 def is_active(session: Session, task_id: str) -> bool:
     return bool(
         session.scalar(select(Task.active).where(Task.task_id == task_id)) or False
