@@ -147,10 +147,14 @@ def record_pushed_segments(
     must equal the first (ParallelIndexPhaseRunner.collectReport).
 
     Raises:
-        ActionFailed: no running supervisor, or a different second report.
+        ActionFailed: no running supervisor, the sub-task itself was stopped, or a
+            different second report.
     """
     supervisor_id = supervisor_identity(session, task)[0]
     task_id = str(task.get("id"))
+    if not task_store.is_active(session, task_id):
+        # Shut down meanwhile: its files are its own to remove, not the supervisor's.
+        raise ActionFailed(f"Task[{task_id}] is not running")
     text = json.dumps(report, separators=(",", ":"), ensure_ascii=False)
     stored = report_store.put_pushed_segments_report(
         session,

@@ -148,6 +148,34 @@ def test_three_files_run_as_sub_tasks_and_publish_at_once(
     }
 
 
+def test_appending_sub_tasks_allocate_as_the_supervisor(
+    client: FlaskClient, processes: Processes, tmp_path: Path, db: Database
+) -> None:
+    """appendToExisting: each sub-task asks ``segmentAllocate`` through a
+    ``surrogateAction`` of its supervisor, so new partitions join the existing
+    version under the supervisor's lock."""
+    _write_rows(tmp_path / "first", "wiki.json", WIKI_ROWS[0:1])
+    processes.worker(3)
+    first = submit(client, _wiki_spec("index", tmp_path / "first"))
+    assert _finished(client, first)["status"] == "SUCCESS", processes.logs()
+    [old] = _used(client, "wikipedia")
+    _write_rows(tmp_path / "input", "a.json", WIKI_ROWS[1:2])
+    _write_rows(tmp_path / "input", "b.json", WIKI_ROWS[2:3])
+
+    supervisor = submit(client, _parallel_spec(tmp_path / "input", append=True))
+
+    assert _finished(client, supervisor)["status"] == "SUCCESS", processes.logs()
+    assert [t["status"] for t in _sub_tasks(client)] == ["SUCCESS"] * 2
+    segments = _used(client, "wikipedia")
+    assert segments[0] == old
+    storage = tmp_path / "segments"
+    assert segments[1:] == [_expected(s, storage) for s in segments[1:]]
+    assert [
+        (s["interval"], s["version"], s["shardSpec"]["partitionNum"]) for s in segments
+    ] == [(DAY1, old["version"], n) for n in range(3)]
+    assert _pending(db) == 0
+
+
 def test_one_slot_runs_the_splits_in_the_supervisor(
     client: FlaskClient, processes: Processes, tmp_path: Path
 ) -> None:
