@@ -44,7 +44,9 @@ def supervisor_identity(
     supervisor_id = task.get("supervisorTaskId")
     if not isinstance(supervisor_id, str) or not supervisor_id:
         raise ActionFailed("supervisorTaskId must not be null")
-    row = task_store.get_task(session, supervisor_id)
+    # Locked: the supervisor cannot end (and delete the pending segments it
+    # allocated) between this check and the caller's commit.
+    row = task_store.get_task(session, supervisor_id, for_update=True)
     if row is None:
         # SurrogateAction's text for a surrogate the task storage does not have.
         raise ActionFailed(f"Can't find surrogate task[{supervisor_id}]")
@@ -64,6 +66,8 @@ def allocate_for_supervisor(
     the lock cannot be had."""
     supervisor = supervisor_identity(session, task)
     supervisor_id, group_id, datasource, priority = supervisor
+    if not task_store.is_active(session, str(task.get("id"))):
+        raise ActionFailed(f"Task[{task.get('id')}] is not running")
     if action.get("dataSource") != datasource:
         raise ActionFailed(
             f"Task dataSource must match action dataSource, [{datasource}] != "

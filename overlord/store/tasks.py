@@ -101,9 +101,16 @@ def insert_task(session: Session, new: NewTask) -> int:
     return int(surrogate)
 
 
-def get_task(session: Session, task_id: str) -> Task | None:
-    """The whole task row (payload included), or None."""
-    return session.scalars(select(Task).where(Task.task_id == task_id)).one_or_none()
+def get_task(
+    session: Session, task_id: str, *, for_update: bool = False
+) -> Task | None:
+    """The whole task row (payload included), or None. ``for_update`` locks it
+    until the transaction ends, so the task cannot end meanwhile (a no-op on
+    SQLite, whose writers are serial)."""
+    statement = select(Task).where(Task.task_id == task_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.scalars(statement).one_or_none()
 
 
 # Point reads are the hot path of every status poll: their statements are built
