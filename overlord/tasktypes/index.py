@@ -574,6 +574,7 @@ class SupervisorRun(IndexRun):
         )
         self.reports: dict[str, JsonObject] = {}
         self.running: dict[str, str] = {}
+        self.submitted: list[str] = []
 
     # --- reports: the sub-tasks' row stats summed ------------------------------------
 
@@ -640,8 +641,14 @@ class SupervisorRun(IndexRun):
                 self.context.log(f"Could not stop sub task[{task_id}]: {error}")
         self.running.clear()
 
+    def _own_reports(self) -> dict[str, JsonObject]:
+        """The reports of the sub-tasks this run submitted (a task posted by hand
+        with this supervisor's id gets nothing published)."""
+        reports = self.context.sub_task_reports()
+        return {t: reports[t] for t in self.submitted if t in reports}
+
     def _discard_pushed(self) -> None:
-        for report in self.context.sub_task_reports().values():
+        for report in self._own_reports().values():
             for segment in report.get("segments") or []:
                 _delete_file(segment)
 
@@ -658,7 +665,11 @@ class SupervisorRun(IndexRun):
                 context.log(f"Failed because of the failed sub task[{failed}]")
                 self._discard_pushed()
                 return self._fail(PHASE_FAILED)
-            self.reports = context.sub_task_reports()
+            self.reports = self._own_reports()
+            missing = [t for t in self.submitted if t not in self.reports]
+            if missing:
+                # ParallelIndexPhaseRunner's check on a succeeded sub-task.
+                raise IngestError(f"Missing reports from task[{missing[0]}]!")
             return self._publish_all()
         except IngestStopped:
             self._stop_sub_tasks()
@@ -688,6 +699,7 @@ class SupervisorRun(IndexRun):
                     f"{json.dumps(self.splits[submitted].get('files') or self.splits[submitted].get('uris'))}"
                 )
                 self.running[task_id] = f"{self.task_id}_{submitted}"
+                self.submitted.append(task_id)
                 submitted += 1
             if not self.running:
                 return None
@@ -701,7 +713,7 @@ class SupervisorRun(IndexRun):
                     return task_id
             if time.monotonic() - last_report >= LIVE_REPORT_SECONDS:
                 last_report = time.monotonic()
-                self.reports = context.sub_task_reports()
+                self.reports = self._own_reports()
                 self._write_report(None, live=True)
             if self.running and not context.sleep(SUB_TASK_POLL_SECONDS):
                 raise IngestStopped
