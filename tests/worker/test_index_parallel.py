@@ -301,3 +301,31 @@ def test_sub_tasks_are_children_in_tasks_and_supervisor_shutdown_stops_them(
         )
         == 0
     )
+
+
+def test_sub_task_without_a_running_supervisor_fails_and_writes_nothing(
+    client: FlaskClient, processes: Processes, tmp_path: Path, db: Database
+) -> None:
+    _write_rows(tmp_path / "input", "a.json", WIKI_ROWS[0:2])
+    spec = _parallel_spec(tmp_path / "input")
+    processes.worker(1)
+    task_id = submit(
+        client,
+        {
+            "type": SUB_TASK,
+            "supervisorTaskId": "no_such_supervisor",
+            "subtaskSpecId": "no_such_supervisor_0",
+            "numAttempts": 0,
+            "spec": spec["spec"],
+        },
+    )
+
+    final = _finished(client, task_id)
+
+    assert (final["status"], final["errorMsg"]) == (
+        "FAILED",
+        "Can't find surrogate task[no_such_supervisor]",
+    ), processes.logs()
+    assert _used(client, "wikipedia") == []
+    assert _files(tmp_path / "segments") == []
+    assert _pending(db) == 0
