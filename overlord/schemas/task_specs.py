@@ -1048,11 +1048,41 @@ class IndexParallelSchema(IndexSchema):
         )
 
 
+class SinglePhaseSubTaskSchema(TaskSchema):
+    java_class = _TASK + "batch.parallel.SinglePhaseSubTask"
+    supervisor_task_id = _string(data_key="supervisorTaskId")
+    subtask_spec_id = _string(data_key="subtaskSpecId")
+    # A primitive int: absent or null binds 0.
+    num_attempts = JavaInteger(INT, data_key="numAttempts")
+    spec = JavaNested(ParallelIngestionSpecSchema)
+
+    @post_load
+    def make(self, data: dict[str, Any], **kw: Any) -> specs.SinglePhaseSubTaskSpec:
+        spec = data.get("spec")
+        if spec is None:
+            # The constructor reads spec.getDataSchema() first: a null spec is an
+            # NPE Jackson wraps without a message.
+            raise ValidationError(
+                f"Cannot construct instance of `{self.java_class}`, problem: "
+                "java.lang.NullPointerException"
+            )
+        return specs.SinglePhaseSubTaskSpec(
+            id=data.get("id"),
+            group_id=data.get("group_id"),
+            supervisor_task_id=data.get("supervisor_task_id"),
+            subtask_spec_id=data.get("subtask_spec_id"),
+            num_attempts=data.get("num_attempts") or 0,
+            spec=spec,
+            context=data.get("context"),
+        )
+
+
 TASK_SCHEMAS: dict[str, type[JavaSchema]] = {
     "noop": NoopSchema,
     "kill": KillSchema,
     "index": IndexSchema,
     "index_parallel": IndexParallelSchema,
+    "single_phase_sub_task": SinglePhaseSubTaskSchema,
 }
 
 

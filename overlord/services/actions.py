@@ -18,6 +18,7 @@ from overlord.services import allocation, coordinator, lockbox
 from overlord.services.locks import lock_json
 from overlord.store import locks as lock_store
 from overlord.store import segments as segment_store
+from overlord.store import tasks as task_store
 from overlord.tasktypes.base import JsonObject
 from overlord.timeutil import Interval, InvalidTime, format_druid, parse_interval
 
@@ -63,6 +64,8 @@ def perform_action(
         ActionFailed: the action could not be done (HTTP 500; peons retry).
     """
     kind = action.get("type")
+    if kind == "surrogateAction":
+        return _surrogate(session, action, now)
     handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
     if handler is None:
         raise InvalidInput(
@@ -71,6 +74,21 @@ def perform_action(
         )
     identity = _task_identity(task)
     return handler(session, identity, action, now)
+
+
+def _surrogate(session: Session, action: JsonObject, now: dt.datetime) -> Json:
+    """Druid's SurrogateAction: ``taskAction`` performed as the stored task
+    ``surrogateId`` (a parallel sub-task allocating under its supervisor's locks)."""
+    surrogate_id = action.get("surrogateId")
+    if not isinstance(surrogate_id, str) or not surrogate_id:
+        raise InvalidInput("Missing required creator property 'surrogateId'")
+    inner = action.get("taskAction")
+    if not isinstance(inner, dict):
+        raise InvalidInput("Missing required creator property 'taskAction'")
+    row = task_store.get_task(session, surrogate_id)
+    if row is None:
+        raise ActionFailed(f"Can't find surrogate task[{surrogate_id}]")
+    return perform_action(session, json.loads(row.payload), inner, now)
 
 
 def _lock_request(
@@ -226,4 +244,5 @@ _HANDLERS: dict[str, Any] = {
     "segmentNuke": _segment_nuke,
     "segmentTransactionalInsert": _segment_insert,
     "segmentInsertion": _segment_insert,
+    "surrogateAction": None,  # see _surrogate
 }

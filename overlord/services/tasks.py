@@ -309,7 +309,13 @@ def shutdown_all_tasks(
 
 def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
     """FAILED "Shutdown request from user", inactive, locks and allocated pending
-    segments released, workers woken: final before the caller's commit."""
+    segments released, workers woken: final before the caller's commit.
+
+    The task's active sub-tasks (``supervisorTaskId`` = this task) end the same way:
+    Druid's stopped ``index_parallel`` supervisor kills its running sub-tasks
+    (TaskMonitor.stop → OverlordClient.cancelTask); here it holds even when the
+    supervisor's process is gone, and a sub-task still WAITING or PENDING goes too.
+    """
     if not execution_store.end_task(
         session,
         task_id,
@@ -319,6 +325,22 @@ def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
         shutdown=True,
     ):
         return False
+    pending = task_store.active_child_ids(session, task_id)
+    seen = {task_id}
+    while pending:
+        child = pending.pop(0)
+        if child in seen:
+            continue
+        seen.add(child)
+        if execution_store.end_task(
+            session,
+            child,
+            status=TaskState.FAILED,
+            error_msg=SHUTDOWN_BY_USER,
+            now=now,
+            shutdown=True,
+        ):
+            pending.extend(task_store.active_child_ids(session, child))
     execution_store.notify_workers(session)
     return True
 
