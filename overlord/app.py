@@ -7,6 +7,7 @@ import os
 from flask import Flask
 
 from overlord import api
+from overlord.api import security
 from overlord.api.state import EXTENSION
 from overlord.config import Settings, load_settings
 from overlord.db import Database
@@ -29,4 +30,6 @@ def create_app(
         "database": database or Database(settings),
     }
     api.register(app)
+    # Adds no hook at all when auth_enabled is off.
+    security.install(app, settings)
     return app

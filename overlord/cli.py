@@ -296,10 +296,10 @@ def _serve(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    from overlord.server import check_port_free, run_http_server
+    from overlord.server import check_port_free, check_tls, run_http_server
     from overlord.startup_probe import startup_step
 
-    refusal = check_port_free(settings.host, settings.port)
+    refusal = check_tls(settings) or check_port_free(settings.host, settings.port)
     if refusal is not None:
         click.echo(f"error: {refusal}", err=True)
         sys.exit(1)
@@ -400,3 +400,9 @@ def worker(
     runner = Worker(settings, capacity, run_duties=duties, port=port)
     runner.install_signal_handlers()
     runner.run()
+
+
+# Registered last: overlord.cli_auth reads this module's helpers when it runs.
+from overlord.cli_auth import auth  # noqa: E402
+
+main.add_command(auth)
