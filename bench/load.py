@@ -37,6 +37,8 @@ class Request:
     path: str = "/status/health"
     body: bytes | None = None
     content_type: str | None = None
+    # An Authorization header value (bench.auth measures auth on ÷ off).
+    authorization: str | None = None
 
 
 HEALTH = Request()
@@ -141,6 +143,10 @@ class Wrk:
             script.append(
                 f'wrk.headers["Content-Type"] = {_lua_string(request.content_type)}'
             )
+        if request.authorization is not None:
+            script.append(
+                f'wrk.headers["Authorization"] = {_lua_string(request.authorization)}'
+            )
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
             lua.write("\n".join(script) + "\n")
         try:
@@ -192,6 +198,8 @@ def _connection_loop(
     errors: list[int],
 ) -> None:
     headers = {"Content-Type": request.content_type} if request.content_type else {}
+    if request.authorization is not None:
+        headers["Authorization"] = request.authorization
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
     while time.time() < start:
         time.sleep(0.001)

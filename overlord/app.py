@@ -7,7 +7,7 @@ import os
 from flask import Flask
 
 from overlord import api
-from overlord.api import metrics
+from overlord.api import metrics, security
 from overlord.api.state import EXTENSION
 from overlord.config import Settings, load_settings
 from overlord.db import Database
@@ -30,5 +30,8 @@ def create_app(
         "database": database or Database(settings),
     }
     api.register(app)
+    # Metrics first: their before_request also times the requests auth refuses.
     metrics.install(app)
+    # Adds no hook at all when auth_enabled is off.
+    security.install(app, settings)
     return app

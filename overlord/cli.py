@@ -297,13 +297,14 @@ def _serve(
     configure_logging(settings.log_level, settings.log_format)
     from overlord.server import (
         check_port_free,
+        check_tls,
         prepare_metrics_dir,
         remove_metrics_dir,
         run_http_server,
     )
     from overlord.startup_probe import startup_step
 
-    refusal = check_port_free(settings.host, settings.port)
+    refusal = check_tls(settings) or check_port_free(settings.host, settings.port)
     if refusal is not None:
         click.echo(f"error: {refusal}", err=True)
         sys.exit(1)
@@ -409,3 +410,8 @@ def worker(
 
 # The client commands (submit, tasks, status, log, shutdown, …) talk HTTP only.
 register_client_commands(main)
+
+# Registered last: overlord.cli_auth reads this module's helpers when it runs.
+from overlord.cli_auth import auth  # noqa: E402
+
+main.add_command(auth)

@@ -106,7 +106,7 @@ class Settings:
     advertised_url: str = _field(
         "",
         "Base URL that `GET /druid/indexer/v1/leader` reports; empty = "
-        "http://<host>:<port>.",
+        "http(s)://<host>:<port>.",
         "URL",
     )
     db_pool_size: int = _field(
@@ -249,9 +249,77 @@ class Settings:
         minimum=_seconds(1),
     )
 
+    auth_enabled: bool = _field(
+        False,
+        "Basic authentication and Druid's per-resource permissions on every route "
+        "(off = Druid's allowAll: nothing is ever 401 or 403).",
+        "boolean",
+    )
+    auth_initial_admin_password: str = _field(
+        "",
+        "Creates user `admin` (role `admin`: every permission) with this password if "
+        "it has none; never changes an existing password. Empty = no admin login.",
+        "password",
+    )
+    auth_initial_internal_client_password: str = _field(
+        "",
+        "The same for the internal user `druid_system`.",
+        "password",
+    )
+    auth_credential_iterations: int = _field(
+        10000,
+        "PBKDF2 iterations of passwords set without an explicit count "
+        "(Druid's credentialIterations).",
+        "iterations",
+        minimum=1,
+    )
+    auth_cache_ttl: dt.timedelta = _field(
+        dt.timedelta(seconds=5),
+        "How long a server keeps a user's credentials and permissions: a change to "
+        "users, roles or permissions is in force everywhere within this period.",
+        "ISO-8601 period",
+    )
+    auth_unsecured_paths: str = _field(
+        "",
+        "Comma-separated paths served without authentication, besides "
+        "/status/health and /druid/indexer/v1/isLeader (Druid's "
+        "druid.auth.unsecuredPaths; a trailing `*` matches a prefix).",
+        "paths",
+    )
+    auth_anonymous_identity: str = _field(
+        "",
+        "When set, requests without credentials run as this user (Druid's "
+        "`anonymous` authenticator at the end of the chain). Empty = 401.",
+        "user name",
+    )
+    auth_skip_on_failure: bool = _field(
+        False,
+        "An unknown user falls through to the anonymous identity instead of 401 "
+        "(Druid's skipOnFailure; a wrong password is always 401).",
+        "boolean",
+    )
+    auth_enable_input_source_security: bool = _field(
+        False,
+        "Submit also needs EXTERNAL READ on each input source type "
+        "(Druid's druid.auth.enableInputSourceSecurity).",
+        "boolean",
+    )
+    tls_certfile: str = _field(
+        "",
+        "PEM certificate (chain) file: `overlord serve` speaks HTTPS on its port. "
+        "Needs tls_keyfile.",
+        "path",
+    )
+    tls_keyfile: str = _field("", "PEM private key file of tls_certfile.", "path")
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_certfile)
+
     @property
     def leader_url(self) -> str:
-        return self.advertised_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_enabled else "http"
+        return self.advertised_url or f"{scheme}://{self.host}:{self.port}"
 
 
 class SettingsError(ValueError):
@@ -406,6 +474,10 @@ def _coerce(kind: Any, value: Any) -> Any:
 
 
 MASKED_VALUE = "<masked>"
+# Settings whose value is a secret: /status/properties shows them masked.
+SECRET_SETTINGS = frozenset(
+    {"auth_initial_admin_password", "auth_initial_internal_client_password"}
+)
 
 
 def mask_url_password(url: str) -> str:

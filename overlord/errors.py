@@ -61,3 +61,47 @@ class DatabaseBusy(OverlordError):
 class ActionFailed(OverlordError):
     """A task action that could not be carried out (Druid answers 500 and the peon
     retries)."""
+
+
+# --- Security (basic authentication and permissions; Druid's texts) ---------------
+
+
+class UserNotFound(InvalidInput):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"User [{name}] does not exist.")
+
+
+class UserAlreadyExists(InvalidInput):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"User [{name}] already exists.")
+
+
+class RoleNotFound(InvalidInput):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Role [{name}] does not exist.")
+
+
+class RoleAlreadyExists(InvalidInput):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Role [{name}] already exists.")
+
+
+class RoleAlreadyAssigned(InvalidInput):
+    def __init__(self, user: str, role: str) -> None:
+        super().__init__(f"User [{user}] already has role [{role}].")
+
+
+class RoleNotAssigned(InvalidInput):
+    def __init__(self, user: str, role: str) -> None:
+        super().__init__(f"User [{user}] does not have role [{role}].")
+
+
+class InvalidPermission(InvalidInput):
+    """A permission Druid refuses (a regex that does not compile, an unknown action)."""
+
+
+class AccessDenied(OverlordError):
+    """The authenticated identity lacks a permission the request needs (403)."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")

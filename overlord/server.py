@@ -9,6 +9,7 @@ import signal
 import socket
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from overlord.config import Settings
@@ -84,6 +85,34 @@ def remove_metrics_dir(created: str | None) -> None:
         shutil.rmtree(created, ignore_errors=True)
 
 
+def check_tls(settings: Settings) -> str | None:
+    """Why serve cannot speak HTTPS with these settings, or None (also None when
+    TLS is off). The pair is loaded once here, so a wrong file is one line at
+    start-up rather than a worker that dies."""
+    if not settings.tls_certfile and not settings.tls_keyfile:
+        return None
+    if not settings.tls_certfile or not settings.tls_keyfile:
+        return "tls_certfile and tls_keyfile go together: set both or neither"
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.tls_certfile, settings.tls_keyfile
+        )
+    except OSError as error:
+        return (
+            f"tls_certfile {settings.tls_certfile} / tls_keyfile "
+            f"{settings.tls_keyfile}: {error.strerror or error}"
+        )
+    except ssl.SSLError as error:
+        return (
+            f"tls_certfile {settings.tls_certfile} / tls_keyfile "
+            f"{settings.tls_keyfile}: not a matching PEM certificate and key "
+            f"({error.reason or error})"
+        )
+    return None
+
+
 def run_http_server(
     settings: Settings,
     on_stop: Callable[[], None] = lambda: None,
@@ -95,7 +124,7 @@ def run_http_server(
     arrives; a SIGINT after it (a second Ctrl-C) calls ``on_abort``, SIGKILLs the
     HTTP workers and exits with ABORT_EXIT_CODE at once.
     """
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, SSLProtocols
     from granian.server import MPServer
 
     from overlord.wsgi import prepare_worker_forks
@@ -137,5 +166,10 @@ def run_http_server(
         # A stop never waits unbounded on an HTTP worker (granian's default joins it
         # forever): in-flight requests get this long to finish, then it is killed.
         workers_kill_timeout=HTTP_DRAIN_SECONDS,
+        # tls_certfile/tls_keyfile: HTTPS on the same port (no plain HTTP beside it).
+        ssl_cert=Path(settings.tls_certfile) if settings.tls_enabled else None,
+        ssl_key=Path(settings.tls_keyfile) if settings.tls_enabled else None,
+        # granian's default minimum is TLS 1.3; Java 8 era clients speak 1.2.
+        ssl_protocol_min=SSLProtocols.tls12,
     )
     server.serve()

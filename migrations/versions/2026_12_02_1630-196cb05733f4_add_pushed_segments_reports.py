@@ -1,7 +1,7 @@
 """add pushed segments reports
 
 Revision ID: 196cb05733f4
-Revises: 23bd94924a0f
+Revises: d2fff65a1a4f
 Create Date: 2026-12-02 16:17:11.839501
 
 A migration must work with the code of the previous release still running: split a
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import mysql
 import overlord.store.types
 
 revision: str = "196cb05733f4"
-down_revision: str | Sequence[str] | None = "23bd94924a0f"
+down_revision: str | Sequence[str] | None = "d2fff65a1a4f"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

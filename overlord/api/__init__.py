@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from overlord.api import console, coordinator, druid, health, openapi, opensearch
+from overlord.api import (
+    basic_security,
+    console,
+    coordinator,
+    druid,
+    health,
+    openapi,
+    opensearch,
+)
 from overlord.api.errors import register_error_handlers
 
 
@@ -18,4 +26,5 @@ def register(app: Flask) -> None:
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(basic_security.bp)
     register_error_handlers(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from overlord.api import security
 from overlord.api.responses import json_response
 from overlord.api.state import database
 from overlord.services import coordinator as coordinator_service
@@ -14,7 +15,12 @@ bp = Blueprint("coordinator", __name__, url_prefix="/druid/coordinator/v1/metada
 
 @bp.get("/datasources")
 def get_datasources() -> Response:
-    return json_response(database().run(coordinator_service.used_datasources))
+    names = database().run(coordinator_service.used_datasources)
+    readable = security.datasource_filter()
+    if readable is not None:
+        # MetadataResource filters the datasources by READ on each.
+        names = [name for name in names if readable(name)]
+    return json_response(names)
 
 
 @bp.get("/datasources/<string:datasource>/segments")

@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from overlord import errors as overlord_errors
+from overlord.api import security
 from overlord.api.errors import TextInvalidInput
 from overlord.api.parsing import NO_BODY, read_json_body
 from overlord.api.responses import (
@@ -72,6 +73,7 @@ def submit_task() -> Response:
     opaque_id = request.headers.get("X-Opaque-Id")
     headers = {"X-Opaque-Id": opaque_id} if opaque_id is not None else None
     info = audit_info()
+    authorize = security.submit_authorizer()
     submission = database().run(
         lambda session: task_service.submit_task(
             session,
@@ -80,6 +82,7 @@ def submit_task() -> Response:
             audit=info,
             request_headers=headers,
             posted_text=posted.decode("utf-8"),
+            authorize=authorize,
         ),
         write=True,
     )
@@ -187,6 +190,8 @@ STREAM_CHUNK_ROWS = 200
 
 
 def _stream_task_list(query: task_service.TaskListQuery) -> Response:
+    # Auth on: READ on datasource= up front (text 403), else rows filtered below.
+    readable = security.datasource_filter(query.datasource)
     if _unstorable(query.datasource, query.task_type):
         # No stored task matches: answered before streaming, as PostgreSQL would
         # refuse the query once the 200 headers were out (a cut connection).
@@ -203,6 +208,14 @@ def _stream_task_list(query: task_service.TaskListQuery) -> Response:
             session, query, now=now, recently_finished=threshold
         )
     )
+    if readable is not None:
+        # After the query applied `max`, as Druid filters (securedTaskStatusPlus):
+        # a restricted caller may get fewer rows than `max`.
+        statuses = [
+            status
+            for status in statuses
+            if status.datasource is not None and readable(status.datasource)
+        ]
 
     def generate() -> Iterator[str]:
         if not statuses:

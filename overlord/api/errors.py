@@ -14,9 +14,11 @@ from overlord.api.responses import (
     druid_exception_response,
     empty_response,
     error_response,
+    json_response,
     text_response,
 )
 from overlord.errors import (
+    AccessDenied,
     ActionFailed,
     DatabaseBusy,
     InvalidInput,
@@ -37,7 +39,17 @@ class TextInvalidInput(InvalidInput):
     (``Invalid task state[…]``, ``No Task IDs provided.``, ``No filter provided``)."""
 
 
+class TextAccessDenied(AccessDenied):
+    """Druid's text/plain 403: ``GET /tasks?datasource=X`` without READ on X, and the
+    security management API (BasicSecurityResourceFilter)."""
+
+
 def render_overlord_error(error: OverlordError) -> Response:
+    if isinstance(error, TextAccessDenied):
+        return text_response("Access-Check-Result: Unauthorized", 403)
+    if isinstance(error, AccessDenied):
+        # Druid's ForbiddenExceptionMapper with the basic authorizer.
+        return json_response({"Access-Check-Result": "Unauthorized"}, 403)
     if isinstance(error, TaskNotFound):
         # Druid's TaskResourceFilter: 404 text/plain, before the endpoint runs.
         return text_response(error.message, 404)

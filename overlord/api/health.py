@@ -9,7 +9,13 @@ from flask import Blueprint, Response
 from overlord import __version__
 from overlord.api.responses import json_response
 from overlord.api.state import settings
-from overlord.config import mask_url_password, setting_fields, setting_text
+from overlord.config import (
+    MASKED_VALUE,
+    SECRET_SETTINGS,
+    mask_url_password,
+    setting_fields,
+    setting_text,
+)
 
 bp = Blueprint("health", __name__)
 
@@ -55,5 +61,7 @@ def get_properties() -> Response:
         text = setting_text(getattr(current, field.name))
         if field.name == "database_url":
             text = mask_url_password(text)
+        elif field.name in SECRET_SETTINGS and text:
+            text = MASKED_VALUE
         properties[f"overlord.{field.name}"] = text
     return json_response(properties)

@@ -462,6 +462,56 @@ OPERATIONS: dict[str, Operation] = {
         },
         (DATASOURCE,),
     ),
+    # -------------------------------------------- Druid basic-security management
+    **{
+        f"basic_security.{name}": Operation(
+            summary,
+            "Druid basic security",
+            {
+                "200": _any("Done."),
+                "400": _any("Refused."),
+                "404": _any("Unknown authenticator, authorizer, user or role."),
+            },
+            body=body,
+        )
+        for name, summary, body in (
+            (
+                "authentication_load_status",
+                "Whether the authenticators' caches are loaded.",
+                None,
+            ),
+            ("authentication_users", "Users of an authenticator.", None),
+            ("authentication_user", "One user of an authenticator.", None),
+            ("authentication_create_user", "Create a user.", None),
+            ("authentication_delete_user", "Delete a user.", None),
+            (
+                "authentication_set_credentials",
+                "Set a user's password.",
+                {"type": "object", "properties": {"password": STRING}},
+            ),
+            (
+                "authorization_load_status",
+                "Whether the authorizers' caches are loaded.",
+                None,
+            ),
+            ("authorization_users", "Users of an authorizer.", None),
+            ("authorization_roles", "Roles of an authorizer.", None),
+            ("authorization_user", "One user and its roles.", None),
+            ("authorization_create_user", "Create a user (authorization side).", None),
+            ("authorization_delete_user", "Delete a user (authorization side).", None),
+            ("authorization_role", "One role.", None),
+            ("authorization_create_role", "Create a role.", None),
+            ("authorization_delete_role", "Delete a role.", None),
+            ("authorization_assign_role", "Assign a role to a user.", None),
+            ("authorization_unassign_role", "Take a role from a user.", None),
+            ("authorization_role_permissions", "A role's permissions.", None),
+            (
+                "authorization_set_permissions",
+                "Replace a role's permissions.",
+                {"type": "array", "items": OBJECT},
+            ),
+        )
+    },
     # -------------------------------------------------------------- OpenSearch
     "opensearch.cluster_info": Operation(
         "Cluster info (OpenSearch's GET /).",

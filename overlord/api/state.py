@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from overlord.config import Settings
 from overlord.db import Database
@@ -26,6 +26,7 @@ def audit_info() -> AuditInfo:
     return AuditInfo(
         author=request.headers.get("X-Druid-Author"),
         comment=request.headers.get("X-Druid-Comment"),
-        identity=None,
+        # Set by the security hook (None with auth off).
+        identity=g.get("identity"),
         ip=request.remote_addr,
     )

@@ -124,6 +124,7 @@ def claim_task(
     db_now: dt.datetime,
     lease: dt.timedelta,
     skip_locked: bool,
+    tls: bool = False,
 ) -> Claim | None:
     task_id = execution_store.claim_next_task(
         session,
@@ -133,6 +134,7 @@ def claim_task(
         now=db_now,
         lease_until=db_now + lease,
         skip_locked=skip_locked,
+        tls=tls,
     )
     if task_id is None:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,7 @@ def submit_task(
     audit: AuditInfo,
     request_headers: dict[str, str] | None = None,
     posted_text: str | None = None,
+    authorize: Callable[[str, dict[str, Any], str], None] | None = None,
 ) -> Submission:
     """Store a posted task active and WAITING, refusing what Druid refuses.
 
@@ -88,6 +89,9 @@ def submit_task(
         InvalidTaskId: a dataSource, groupId or supervisorTaskId longer than its
             column.
         TaskAlreadyExists: the id is taken.
+        AccessDenied: ``authorize`` (called with the type, the document and the
+            datasource once the spec is parsed, before any storage check, as Druid
+            authorizes inside the endpoint) refused it.
     """
     if not isinstance(document, dict):
         raise InvalidTaskSpec(
@@ -125,6 +129,8 @@ def submit_task(
     except InvalidTaskId as error:
         raise InvalidTaskSpec(task_type.constructor_problem(error.message)) from error
     datasource = task_type.datasource(document)
+    if authorize is not None:
+        authorize(type_name, document, datasource)
     group_id = task_type.group_id(document, task_id)
     parent = document.get("supervisorTaskId")
     _check_column_lengths(

@@ -83,8 +83,12 @@ def claim_next_task(
     now: dt.datetime,
     lease_until: dt.datetime,
     skip_locked: bool,
+    tls: bool = False,
 ) -> str | None:
     """Claim the highest-priority, oldest PENDING task for ``worker_id``.
+
+    The location is Druid's TaskLocation: a TLS server reports ``port`` -1 and its
+    port as ``tlsPort``.
 
     ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass each other on
     PostgreSQL and MariaDB ≥ 10.6; the compare-and-set UPDATE is what guarantees,
@@ -114,8 +118,8 @@ def claim_next_task(
             lease_expires_at=lease_until,
             started_at=now,
             location_host=host,
-            location_port=port,
-            location_tls_port=-1,
+            location_port=-1 if tls else port,
+            location_tls_port=port if tls else -1,
         )
         .execution_options(synchronize_session=False)
     )

@@ -12,9 +12,12 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Enum,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -282,3 +285,68 @@ class ConfigEntry(Base):
     name: Mapped[str] = mapped_column(primary_key=True)
     payload: Mapped[LongStr]
     updated_at: Mapped[dt.datetime]
+
+
+# --- Security (Druid's druid-basic-security, spec security.md §1.7, §6.1) ----------
+# One user list serves authentication and authorization (Druid keeps two maps in
+# druid_config); names compare exactly, as Druid's map keys do.
+
+
+class AuthUser(Base):
+    """A user. Null credentials: the user exists but cannot log in (Druid's user
+    without credentials answers 401 ``Unauthorized``)."""
+
+    __tablename__ = "auth_users"
+
+    name: Mapped[DruidId] = mapped_column(primary_key=True)
+    # PBKDF2-HMAC-SHA512: 32-byte salt, 64-byte key, iterations per user.
+    password_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    password_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    password_iterations: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class AuthRole(Base):
+    """A role: a named set of permissions."""
+
+    __tablename__ = "auth_roles"
+
+    name: Mapped[DruidId] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime]
+
+
+class AuthUserRole(Base):
+    """A role assignment; deleting the user or the role removes it (as Druid's
+    role deletion removes the role from every user)."""
+
+    __tablename__ = "auth_user_roles"
+    __table_args__ = (Index(None, "role_name"),)
+
+    user_name: Mapped[DruidId] = mapped_column(
+        ForeignKey("auth_users.name", ondelete="CASCADE"), primary_key=True
+    )
+    role_name: Mapped[DruidId] = mapped_column(
+        ForeignKey("auth_roles.name", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AuthPermission(Base):
+    """One permission of a role: (resource type, full-match name regex, action).
+    Setting a role's permissions replaces its rows; ``position`` keeps their order."""
+
+    __tablename__ = "auth_permissions"
+    __table_args__ = (
+        CheckConstraint("action IN ('READ', 'WRITE')", name="action"),
+        Index(None, "role_name", "position"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[surrogate_pk]
+    role_name: Mapped[DruidId] = mapped_column(
+        ForeignKey("auth_roles.name", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_name: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(5))

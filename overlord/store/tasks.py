@@ -156,6 +156,16 @@ def is_active(session: Session, task_id: str) -> bool:
     )
 
 
+_DATASOURCE_BY_ID = select(Task.datasource).where(Task.task_id == bindparam("task_id"))
+
+
+def get_task_datasource(session: Session, task_id: str) -> str | None:
+    """The task's datasource, or None when there is no such task."""
+    found = session.connection().execute(_DATASOURCE_BY_ID, {"task_id": task_id})
+    row = found.first()
+    return None if row is None else str(row[0])
+
+
 def task_exists(session: Session, task_id: str) -> bool:
     found = session.connection().execute(_EXISTS_BY_ID, {"task_id": task_id})
     return found.first() is not None

@@ -232,6 +232,7 @@ class Worker:
                     db_now=db_now,
                     lease=self.settings.task_lease,
                     skip_locked=skip_locked,
+                    tls=self.settings.tls_enabled,
                 )
                 return found, db_now
 
