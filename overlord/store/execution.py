@@ -221,6 +221,77 @@ def end_task(
     return True
 
 
+# Ids per IN (…) list of the set-based statements below.
+_ID_CHUNK = 500
+
+
+def shut_down_datasource_tasks(
+    session: Session, datasource: str, *, error_msg: str, now: dt.datetime
+) -> list[str]:
+    """``end_task`` (FAILED, shutdown) for every active task of a datasource in a
+    few set-based statements; returns the ids it ended, oldest created first.
+
+    One statement per task-sized step made shutdownAllTasks of 25 k active tasks
+    take 100 k statements (16 s on SQLite, 50 s on PostgreSQL).
+    """
+    values: dict[str, Any] = {
+        "status": TaskState.FAILED,
+        "runner_status": RunnerState.NONE,
+        "active": False,
+        "error_msg": error_msg,
+        "finished_at": now,
+        "lease_expires_at": None,
+        "shutdown_requested_at": now,
+    }
+    of_datasource = (Task.datasource == datasource, Task.active == true())
+    if session.get_bind().dialect.name in ("postgresql", "sqlite"):
+        # One UPDATE … RETURNING: exactly the rows this compare-and-set ended.
+        rows = session.execute(
+            update(Task)
+            .where(*of_datasource)
+            .values(**values)
+            .returning(Task.task_id, Task.created_at, Task.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        ended = [row.task_id for row in sorted(rows, key=lambda r: (r[1], r[2]))]
+    else:
+        # MariaDB has no UPDATE … RETURNING: lock the rows, then end exactly those.
+        ended = list(
+            session.scalars(
+                select(Task.task_id)
+                .where(*of_datasource)
+                .order_by(Task.created_at, Task.id)
+                .with_for_update()
+            )
+        )
+        for chunk in _chunks(ended):
+            session.execute(
+                update(Task)
+                .where(Task.task_id.in_(chunk), Task.active == true())
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+    for chunk in _chunks(ended):
+        session.execute(
+            delete(TaskLock)
+            .where(TaskLock.task_id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(PendingSegment)
+            .where(
+                PendingSegment.dataSource == datasource,
+                PendingSegment.task_allocator_id.in_(chunk),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return ended
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[start : start + _ID_CHUNK] for start in range(0, len(ids), _ID_CHUNK)]
+
+
 def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[str]:
     """Ids of claimed tasks whose lease ran out (their worker is gone or cut off)."""
     return list(
