@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, true, update
+from sqlalchemy import (
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from overlord.states import RunnerState, TaskState
@@ -244,7 +254,8 @@ def shut_down_datasource_tasks(
         "shutdown_requested_at": now,
     }
     of_datasource = (Task.datasource == datasource, Task.active == true())
-    if session.get_bind().dialect.name in ("postgresql", "sqlite"):
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
         # One UPDATE … RETURNING: exactly the rows this compare-and-set ended.
         rows = session.execute(
             update(Task)
@@ -271,21 +282,31 @@ def shut_down_datasource_tasks(
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-    for chunk in _chunks(ended):
+    # PostgreSQL takes the ids as one array parameter: two statements in all
+    # instead of two per 500 ids (shutdownAllTasks of 25 k tasks ÷ one UPDATE of
+    # the same rows, bench.issue10: 2.68 → 1.66).
+    chunks = [ended] if dialect == "postgresql" else _chunks(ended)
+    for chunk in chunks:
         session.execute(
             delete(TaskLock)
-            .where(TaskLock.task_id.in_(chunk))
+            .where(_among(TaskLock.task_id, chunk, dialect))
             .execution_options(synchronize_session=False)
         )
         session.execute(
             delete(PendingSegment)
             .where(
                 PendingSegment.dataSource == datasource,
-                PendingSegment.task_allocator_id.in_(chunk),
+                _among(PendingSegment.task_allocator_id, chunk, dialect),
             )
             .execution_options(synchronize_session=False)
         )
     return ended
+
+
+def _among(column: Any, ids: Sequence[str], dialect: str) -> Any:
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(String)))
+    return column.in_(ids)
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
