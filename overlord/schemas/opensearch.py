@@ -16,9 +16,9 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
+from overlord.schemas.druid import dump_task_status_plus as dump_druid_status
 from overlord.services import opensearch as rules
 from overlord.services.opensearch import ErrorCause, TaskFailure, TaskInfo
-from overlord.services.views import TaskStatusPlus
 from overlord.timeutil import format_druid
 
 # ------------------------------------------------------------------------------ load
@@ -203,30 +203,6 @@ RESOURCE_STATS = {
     "max": _ZERO_STAT,
     "thread_info": {"thread_executions": 0, "active_threads": 0},
 }
-
-
-def dump_druid_status(status: TaskStatusPlus) -> dict[str, Any]:
-    """Druid's TaskStatusPlus as ``GET /task/{id}/status`` shows it (the same
-    fields as ``TaskStatusPlusSchema``; a unit test keeps the two equal)."""
-    location = status.location
-    return {
-        "id": status.id,
-        "groupId": status.group_id,
-        "type": status.type,
-        "createdTime": format_druid(status.created_time),
-        "queueInsertionTime": format_druid(status.queue_insertion_time),
-        "statusCode": status.status_code.value,
-        "status": status.status_code.value,
-        "runnerStatusCode": status.runner_status_code.value,
-        "duration": status.duration,
-        "location": {
-            "host": location.host,
-            "port": location.port,
-            "tlsPort": location.tls_port,
-        },
-        "dataSource": status.datasource,
-        "errorMsg": status.error_msg,
-    }
 
 
 def dump_task_info(

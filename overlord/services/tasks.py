@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from overlord import tasktypes
@@ -246,7 +247,7 @@ def get_task_payload(session: Session, task_id: str) -> str:
     )
 
 
-def get_task_status(session: Session, task_id: str) -> TaskStatusPlus:
+def get_task_status(session: Session | Connection, task_id: str) -> TaskStatusPlus:
     """``GET /task/{id}/status``.
 
     Raises:
@@ -298,10 +299,12 @@ def shutdown_all_tasks(
     Raises:
         NoActiveTasks: the datasource has none (Druid answers 404).
     """
-    task_ids = task_store.active_task_ids(session, datasource)
-    if not task_ids:
+    stopped = execution_store.shut_down_datasource_tasks(
+        session, datasource, error_msg=SHUTDOWN_BY_USER, now=now
+    )
+    if not stopped:
         raise NoActiveTasks(datasource)
-    stopped = [task_id for task_id in task_ids if _shut_down(session, task_id, now)]
+    execution_store.notify_workers(session)
     audit_store.insert_audit(
         session,
         key=datasource,

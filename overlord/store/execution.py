@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, true, update
+from sqlalchemy import (
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from overlord.states import RunnerState, TaskState
@@ -223,6 +233,88 @@ def end_task(
         .execution_options(synchronize_session=False)
     )
     return True
+
+
+# Ids per IN (…) list of the set-based statements below.
+_ID_CHUNK = 500
+
+
+def shut_down_datasource_tasks(
+    session: Session, datasource: str, *, error_msg: str, now: dt.datetime
+) -> list[str]:
+    """``end_task`` (FAILED, shutdown) for every active task of a datasource in a
+    few set-based statements; returns the ids it ended, oldest created first.
+
+    One statement per task-sized step made shutdownAllTasks of 25 k active tasks
+    take 100 k statements (16 s on SQLite, 50 s on PostgreSQL).
+    """
+    values: dict[str, Any] = {
+        "status": TaskState.FAILED,
+        "runner_status": RunnerState.NONE,
+        "active": False,
+        "error_msg": error_msg,
+        "finished_at": now,
+        "lease_expires_at": None,
+        "shutdown_requested_at": now,
+    }
+    of_datasource = (Task.datasource == datasource, Task.active == true())
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # One UPDATE … RETURNING: exactly the rows this compare-and-set ended.
+        rows = session.execute(
+            update(Task)
+            .where(*of_datasource)
+            .values(**values)
+            .returning(Task.task_id, Task.created_at, Task.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        ended = [row.task_id for row in sorted(rows, key=lambda r: (r[1], r[2]))]
+    else:
+        # MariaDB has no UPDATE … RETURNING: lock the rows, then end exactly those.
+        ended = list(
+            session.scalars(
+                select(Task.task_id)
+                .where(*of_datasource)
+                .order_by(Task.created_at, Task.id)
+                .with_for_update()
+            )
+        )
+        for chunk in _chunks(ended):
+            session.execute(
+                update(Task)
+                .where(Task.task_id.in_(chunk), Task.active == true())
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+    # PostgreSQL takes the ids as one array parameter: two statements in all
+    # instead of two per 500 ids (shutdownAllTasks of 25 k tasks ÷ one UPDATE of
+    # the same rows, bench.issue10: 2.68 → 1.66).
+    chunks = [ended] if dialect == "postgresql" else _chunks(ended)
+    for chunk in chunks:
+        session.execute(
+            delete(TaskLock)
+            .where(_among(TaskLock.task_id, chunk, dialect))
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(PendingSegment)
+            .where(
+                PendingSegment.dataSource == datasource,
+                _among(PendingSegment.task_allocator_id, chunk, dialect),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return ended
+
+
+def _among(column: Any, ids: Sequence[str], dialect: str) -> Any:
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(String)))
+    return column.in_(ids)
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[start : start + _ID_CHUNK] for start in range(0, len(ids), _ID_CHUNK)]
 
 
 def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[str]:

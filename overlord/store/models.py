@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -73,6 +74,20 @@ class Task(Base):
         # Claim order: ready tasks by priority, then age.
         Index(None, "active", "runner_status", "priority", "created_at"),
         Index(None, "group_id"),
+        # GET /_tasks: active tasks by surrogate. Partial where the dialect has it,
+        # so it holds the active tasks only and the planner takes it whatever the
+        # statistics say about `active`, and reads it in id order without a sort
+        # (issue 10: on PostgreSQL a fill of 100 k complete tasks had made _tasks
+        # 30 times slower, 4 → 123 ms). MariaDB gets a plain (active, id) index.
+        Index(
+            None,
+            "active",
+            "id",
+            postgresql_where=text("active"),
+            # SQLite uses a partial index only for a WHERE term written as its own:
+            # SQLAlchemy renders `active = true()` as `active = 1` there.
+            sqlite_where=text("active = 1"),
+        ),
         Index(None, "parent_task_id"),
         Index(None, "worker_id"),
         {"sqlite_autoincrement": True},
