@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,6 +304,7 @@ def shutdown_all_tasks(
     )
     if not stopped:
         raise NoActiveTasks(datasource)
+    _end_descendants(session, stopped, now)
     execution_store.notify_workers(session)
     audit_store.insert_audit(
         session,
@@ -334,8 +335,24 @@ def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
         shutdown=True,
     ):
         return False
-    pending = task_store.active_child_ids(session, task_id)
-    seen = {task_id}
+    _end_descendants(session, [task_id], now)
+    execution_store.notify_workers(session)
+    return True
+
+
+def _end_descendants(
+    session: Session, supervisors: Sequence[str], now: dt.datetime
+) -> None:
+    """End the active sub-tasks of ``supervisors`` and theirs in turn, whatever
+    their datasource (one read of the active sub-tasks, then one end per
+    descendant)."""
+    children: dict[str, list[str]] = {}
+    for child, parent in task_store.active_sub_tasks(session):
+        children.setdefault(parent, []).append(child)
+    if not children:
+        return
+    pending = [child for parent in supervisors for child in children.get(parent, [])]
+    seen = set(supervisors)
     while pending:
         child = pending.pop(0)
         if child in seen:
@@ -349,9 +366,7 @@ def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
             now=now,
             shutdown=True,
         ):
-            pending.extend(task_store.active_child_ids(session, child))
-    execution_store.notify_workers(session)
-    return True
+            pending.extend(children.get(child, []))
 
 
 @dataclass(frozen=True)

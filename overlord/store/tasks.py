@@ -160,15 +160,16 @@ def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[An
     return rows
 
 
-def active_child_ids(session: Session, parent_task_id: str) -> list[str]:
-    """Ids of the active tasks whose supervisor is ``parent_task_id``, oldest first."""
-    return list(
-        session.scalars(
-            select(Task.task_id)
-            .where(Task.parent_task_id == parent_task_id, Task.active == true())
-            .order_by(Task.id)
-        )
+def active_sub_tasks(session: Session) -> list[tuple[str, str]]:
+    """(id, supervisor id) of every active task that has a supervisor, oldest
+    first: few rows (sub-tasks of running supervisors), read through the active
+    index."""
+    rows = session.execute(
+        select(Task.task_id, Task.parent_task_id)
+        .where(Task.active == true(), Task.parent_task_id.is_not(None))
+        .order_by(Task.id)
     )
+    return [(task_id, parent) for task_id, parent in rows if parent is not None]
 
 
 def is_active(session: Session, task_id: str) -> bool:
@@ -262,16 +263,6 @@ def earliest_active_task(
         .limit(1)
     ).one_or_none()
     return None if row is None else (row.task_id, row.created_at)
-
-
-def active_task_ids(session: Session, datasource: str) -> list[str]:
-    return list(
-        session.scalars(
-            select(Task.task_id)
-            .where(Task.datasource == datasource, Task.active == true())
-            .order_by(Task.created_at, Task.id)
-        )
-    )
 
 
 def count_tasks(session: Session) -> int:
