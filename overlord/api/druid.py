@@ -29,6 +29,7 @@ from overlord.api.responses import (
 )
 from overlord.api.state import audit_info, database, settings
 from overlord.errors import InvalidInput, NoActiveTasks
+from overlord.schemas.actions import load_action
 from overlord.schemas.druid import (
     lock_filter_policies_schema,
     task_list_args_schema,
@@ -53,6 +54,7 @@ from overlord.services import worker_config as worker_config_service
 from overlord.services import workers as worker_service
 from overlord.services.locks import LockFilterPolicy
 from overlord.states import ListState
+from overlord.taskactions import LockAcquire
 from overlord.timeutil import InvalidTime, parse_interval, utcnow
 
 bp = Blueprint("druid", __name__, url_prefix="/druid/indexer/v1")
@@ -300,15 +302,20 @@ def post_action() -> Response:
     for key in ("id", "groupId", "dataSource"):
         if _unstorable(task.get(key)):
             raise InvalidInput(f"Invalid value for field [task.{key}]: contains NUL")
+    try:
+        typed = load_action(action)
+    except ValidationError as error:
+        raise InvalidInput(str(error.messages[0])) from None
     db = database()
-    waits = action.get("type") == "lockAcquire"
+    waits = isinstance(typed, LockAcquire)
     deadline = time.monotonic() + _lock_wait_seconds(
-        action.get("timeoutMs"), settings().action_wait_cap.total_seconds()
+        typed.timeout_ms if isinstance(typed, LockAcquire) else 0,
+        settings().action_wait_cap.total_seconds(),
     )
     while True:
         result = db.run(
             lambda session: action_service.perform_action(
-                session, task, action, utcnow()
+                session, task, typed, utcnow()
             ),
             write=True,
         )
@@ -322,16 +329,12 @@ def post_action() -> Response:
 LOCK_WAIT_POLL_SECONDS = 0.1
 
 
-def _lock_wait_seconds(timeout_ms: Any, cap: float) -> float:
+def _lock_wait_seconds(timeout_ms: int, cap: float) -> float:
     """How long lockAcquire may hold this HTTP thread: its ``timeoutMs``, at most
     the ``action_wait_cap`` setting. Druid's TimeChunkLockAcquireAction reads
     ``timeoutMs`` 0 (also when absent: a Java long) as "no limit"; a thread here
     never waits unbounded, so that too is the cap."""
-    if (
-        not isinstance(timeout_ms, int)
-        or isinstance(timeout_ms, bool)
-        or timeout_ms <= 0
-    ):
+    if timeout_ms <= 0:
         return cap
     return min(timeout_ms / 1000, cap)
 

@@ -12,10 +12,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+# Granularity is re-exported: the engine's modules name it from here.
+from overlord.granularity import Granularity as Granularity
 from overlord.granularity import parse_granularity
 from overlord.timeutil import Interval, parse_druid_datetime, parse_interval
-
-Granularity = str | dt.timedelta
 
 # Druid's TuningConfig / DynamicPartitionsSpec defaults.
 DEFAULT_MAX_ROWS_PER_SEGMENT = 5_000_000

@@ -176,11 +176,20 @@ def _cannot_object(java_type: str, value: Any) -> ValidationError:
 
 
 class JavaList(fields.List[Any]):
-    """``List<…>``: a JSON array (``ACCEPT_SINGLE_VALUE_AS_ARRAY`` is off)."""
+    """``List<…>``: a JSON array (``ACCEPT_SINGLE_VALUE_AS_ARRAY`` is off).
+    ``container_class`` names the collection in Jackson's reference chain."""
 
-    def __init__(self, inner: fields.Field[Any], java_type: str, **kw: Any) -> None:
+    def __init__(
+        self,
+        inner: fields.Field[Any],
+        java_type: str,
+        *,
+        container_class: str = "java.util.ArrayList",
+        **kw: Any,
+    ) -> None:
         super().__init__(inner, allow_none=True, load_default=None, **kw)
         self.java_type = java_type
+        self.container_class = container_class
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kw: Any
@@ -1069,7 +1078,8 @@ def _first_error(schema: JavaSchema, document: Any, messages: Any) -> str:
             # A constructor's own check: Jackson's chain ends at the object.
             break
         if isinstance(key, int):
-            chain.append(f"java.util.ArrayList[{key}]")
+            container = getattr(current_field, "container_class", "java.util.ArrayList")
+            chain.append(f"{container}[{key}]")
             data = data[key] if isinstance(data, list) and key < len(data) else None
             current_field = (
                 current_field.inner if isinstance(current_field, fields.List) else None
@@ -1090,6 +1100,10 @@ def _first_error(schema: JavaSchema, document: Any, messages: Any) -> str:
     if not chain:
         return str(message)
     return f"{message} (through reference chain: {'->'.join(chain)})"
+
+
+# The reference-chain builder other Jackson-shaped loaders share (task actions).
+first_error = _first_error
 
 
 def _first_key(messages: dict[Any, Any], data: Any) -> Any:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from overlord.errors import InvalidTaskSpec
+from overlord.segments import LockType
 from overlord.states import TaskState
+from overlord.taskactions import TaskAction
 from overlord.timeutil import Interval, format_druid
 
 JsonObject = dict[str, Any]
@@ -46,7 +48,7 @@ class LockNeed:
     """A time-chunk lock a task must hold before it may run (Druid's isReady)."""
 
     interval: Interval
-    lock_type: str = "EXCLUSIVE"
+    lock_type: LockType = LockType.EXCLUSIVE
 
 
 class NotReady(Exception):
@@ -70,26 +72,23 @@ class TaskContext(Protocol):
 
     def write_report(self, report: JsonObject) -> None: ...
 
-    def action(self, action: JsonObject) -> Any: ...
+    def action(self, action: TaskAction) -> Any:
+        """Perform a task action; its ``result`` as JSON."""
+        ...
 
     def deep_storage_dir(self) -> str: ...
 
 
-def lock_type_from_context(payload: JsonObject) -> str:
+def lock_type_from_context(payload: JsonObject) -> LockType:
     """``taskLockType``, else ``useSharedLock``, else EXCLUSIVE (spec §5.4)."""
     context = payload.get("context")
     if isinstance(context, dict):
         explicit = context.get("taskLockType")
-        if isinstance(explicit, str) and explicit.upper() in (
-            "EXCLUSIVE",
-            "SHARED",
-            "REPLACE",
-            "APPEND",
-        ):
-            return explicit.upper()
+        if isinstance(explicit, str) and explicit.upper() in tuple(LockType):
+            return LockType(explicit.upper())
         if context.get("useSharedLock") is True:
-            return "SHARED"
-    return "EXCLUSIVE"
+            return LockType.SHARED
+    return LockType.EXCLUSIVE
 
 
 class TaskType:

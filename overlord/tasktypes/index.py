@@ -37,7 +37,14 @@ from overlord.ingest import (
     SegmentDescription,
     delete_segment_file,
 )
+from overlord.segments import SegmentIdWithShardSpec
 from overlord.states import TaskState
+from overlord.taskactions import (
+    LockList,
+    LockTryAcquire,
+    SegmentAllocate,
+    SegmentTransactionalInsert,
+)
 from overlord.tasktypes.base import (
     PRIORITY_BATCH_INDEX,
     JsonObject,
@@ -274,7 +281,7 @@ class IndexRun:
         if append:
             return self._allocate_by_action(granularity_spec)
         if granularity_spec.get("intervals"):
-            for lock in self.context.action({"type": "lockList"}) or []:
+            for lock in self.context.action(LockList()) or []:
                 if not lock.get("revoked"):
                     span = parse_interval(lock["interval"])
                     for chunk in lock_buckets(self.payload):
@@ -290,13 +297,7 @@ class IndexRun:
             self._check_stop()
             version = self._versions.get(chunk.start)
             if version is None:
-                lock = self.context.action(
-                    {
-                        "type": "lockTryAcquire",
-                        "lockType": self.lock_type,
-                        "interval": str(chunk),
-                    }
-                )
+                lock = self.context.action(LockTryAcquire(chunk, self.lock_type))
                 if lock is None or lock.get("revoked"):
                     raise IngestError(f"Cannot acquire a lock for interval[{chunk}]")
                 version = str(lock["version"])
@@ -313,23 +314,19 @@ class IndexRun:
         def allocate(chunk: Interval, index: int) -> Allocation:
             self._check_stop()
             result = self.context.action(
-                {
-                    "type": "segmentAllocate",
-                    "dataSource": datasource,
-                    "timestamp": format_druid(chunk.start),
-                    "queryGranularity": granularity_spec.get(
-                        "queryGranularity", "NONE"
+                SegmentAllocate(
+                    datasource=datasource,
+                    timestamp=chunk.start,
+                    query_granularity=parse_granularity(
+                        granularity_spec.get("queryGranularity", "NONE")
                     ),
-                    "preferredSegmentGranularity": granularity_spec.get(
-                        "segmentGranularity", "DAY"
+                    preferred_segment_granularity=parse_granularity(
+                        granularity_spec.get("segmentGranularity", "DAY")
                     ),
-                    "sequenceName": self.task_id,
-                    "previousSegmentId": self._previous,
-                    "skipSegmentLineageCheck": False,
-                    "shardSpecFactory": {"type": "numbered"},
-                    "lockGranularity": "TIME_CHUNK",
-                    "taskLockType": self.lock_type,
-                }
+                    sequence_name=self.task_id,
+                    previous_segment_id=self._previous,
+                    task_lock_type=self.lock_type,
+                )
             )
             if result is None:
                 # Druid's BatchAppenderatorDriver text.
@@ -337,12 +334,12 @@ class IndexRun:
                     "Could not allocate segment for row with timestamp"
                     f"[{format_druid(chunk.start)}]"
                 )
-            shard = result.get("shardSpec") or {}
-            self._previous = _segment_id(result)
+            allocated = SegmentIdWithShardSpec.from_json(result)
+            self._previous = str(allocated.id)
             return Allocation(
-                str(result["version"]),
-                int(shard.get("partitionNum", 0)),
-                int(shard.get("partitions", 0)),
+                allocated.version,
+                allocated.shard_spec.partition_num,
+                allocated.shard_spec.partitions,
             )
 
         return allocate
@@ -398,17 +395,11 @@ class IndexRun:
             raise
 
     def _publish(self, segments: list[SegmentDescription]) -> TaskResult:
-        documents = [segment.to_json() for segment in segments]
         try:
             result = self.context.action(
-                {
-                    "type": "segmentTransactionalInsert",
-                    "segments": documents,
-                    "segmentsToBeOverwritten": None,
-                    "startMetadata": None,
-                    "endMetadata": None,
-                    "dataSource": None,
-                }
+                SegmentTransactionalInsert(
+                    tuple(segment.to_data_segment() for segment in segments)
+                )
             )
         except BaseException:
             _delete_files(segments)
@@ -429,18 +420,6 @@ class IndexRun:
         self.context.log(f"Ingestion failed: {message}")
         self._write_report(message)
         return TaskResult(TaskState.FAILED, message)
-
-
-def _segment_id(result: JsonObject) -> str:
-    """Druid's SegmentId text of a segmentAllocate result."""
-    shard = result.get("shardSpec") or {}
-    partition = int(shard.get("partitionNum", 0))
-    interval = parse_interval(str(result["interval"]))
-    text = (
-        f"{result['dataSource']}_{format_druid(interval.start)}_"
-        f"{format_druid(interval.end)}_{result['version']}"
-    )
-    return text if partition == 0 else f"{text}_{partition}"
 
 
 def _delete_files(segments: list[SegmentDescription]) -> None:
