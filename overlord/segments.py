@@ -3,7 +3,7 @@ runtime, task code, ingestion and the store: ``SegmentId`` (the one builder and
 parser of Druid's segment id text), ``ShardSpec``, ``DataSegment``,
 ``SegmentIdWithShardSpec``, ``LockType`` and ``LockGranularity``.
 
-Leaf module: imports only :mod:`overlord.timeutil`. Every type is a frozen value;
+Leaf module: imports only :mod:`overlord.jackson` and :mod:`overlord.timeutil`. Every type is a frozen value;
 ``to_json`` writes Druid's JSON (Jackson's field order) and ``from_json`` reads
 documents overlord itself stored (wire input is loaded and checked by the
 marshmallow schemas of ``overlord.schemas.actions``).
@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from overlord.jackson import JAVA_INT_MAX
 from overlord.timeutil import (
     Interval,
     InvalidTime,
@@ -113,7 +114,6 @@ DEFAULT_SHARD_SPEC = ShardSpec(ShardKind.NUMBERED, 0, 1)
 
 _DELIMITER = "_"
 _PARTITION = re.compile(r"-?[0-9]+")
-JAVA_INT_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from overlord.api.responses import (
 )
 from overlord.api.state import audit_info, database, settings
 from overlord.errors import InvalidInput, NoActiveTasks
+from overlord.jackson import JAVA_INT_MAX, JAVA_INT_MIN, JAVA_LONG_MAX, JAVA_LONG_MIN
 from overlord.schemas.actions import load_action
 from overlord.schemas.druid import (
     lock_filter_policies_schema,
@@ -36,11 +37,7 @@ from overlord.schemas.druid import (
     task_status_plus_schema,
     task_status_schema,
 )
-from overlord.schemas.locked_intervals import (
-    JAVA_INT_MAX,
-    JAVA_INT_MIN,
-    load_min_task_priority,
-)
+from overlord.schemas.locked_intervals import load_min_task_priority
 from overlord.schemas.task_specs import load_task_spec
 from overlord.schemas.worker_config import (
     DEFAULT_WORKER_CONFIG,
@@ -471,9 +468,9 @@ def _int_or_404(name: str, text: str) -> int:
     stripped = text.strip()
     if _INTEGER.fullmatch(stripped):
         # No int() of a huge digit string: Python refuses over 4300 digits.
-        if len(stripped.lstrip("+-").lstrip("0")) <= len(str(LONG_MAX)):
+        if len(stripped.lstrip("+-").lstrip("0")) <= len(str(JAVA_LONG_MAX)):
             value = int(stripped)
-            if LONG_MIN <= value <= LONG_MAX:
+            if JAVA_LONG_MIN <= value <= JAVA_LONG_MAX:
                 return value
     elif not _DECIMAL.fullmatch(stripped) or _fits_long(stripped):
         raise NotFound(
@@ -482,7 +479,7 @@ def _int_or_404(name: str, text: str) -> int:
     raise InvalidInput(
         f"Invalid value for query parameter [{name}]: Numeric value "
         f"({_long_integer_desc(stripped)}) out of range of long "
-        f"({LONG_MIN} - {LONG_MAX})"
+        f"({JAVA_LONG_MIN} - {JAVA_LONG_MAX})"
     )
 
 
@@ -493,7 +490,6 @@ def _long_integer_desc(text: str) -> str:
     return f"[Integer with {len(text.lstrip('-'))} digits]"
 
 
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _DECIMAL = re.compile(
     r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII
@@ -504,7 +500,7 @@ def _fits_long(text: str) -> bool:
     """A decimal such as ``1e3`` or ``2.5`` stays "not a number" (404) unless its value
     is beyond a long (``1e400``): then it is out of range like a long digit string."""
     try:
-        return LONG_MIN <= Decimal(text) <= LONG_MAX
+        return JAVA_LONG_MIN <= Decimal(text) <= JAVA_LONG_MAX
     except InvalidOperation:  # pragma: no cover - _DECIMAL admits only decimals
         return True
 

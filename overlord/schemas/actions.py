@@ -14,9 +14,8 @@ from typing import Any, ClassVar
 from marshmallow import Schema, ValidationError, fields, post_load
 
 from overlord.errors import InvalidInput
+from overlord.jackson import INT, LONG, token_text
 from overlord.schemas.task_specs import (
-    INT,
-    LONG,
     STRING_LIST,
     DruidGranularity,
     JavaBoolean,
@@ -112,20 +111,8 @@ class CommaList(fields.Field[tuple[str, ...]]):
             return split_names(value)
         raise ValidationError(
             "Cannot deserialize value of type `java.util.List<java.lang.String>` from "
-            + _token_text(value)
+            + token_text(value)
         )
-
-
-def _token_text(value: Any) -> str:
-    if isinstance(value, dict):
-        return "Object value (token `JsonToken.START_OBJECT`)"
-    if isinstance(value, list):
-        return "Array value (token `JsonToken.START_ARRAY`)"
-    if isinstance(value, bool):
-        return f"Boolean value (token `JsonToken.VALUE_{str(value).upper()}`)"
-    if isinstance(value, float):
-        return "Floating-point value (token `JsonToken.VALUE_NUMBER_FLOAT`)"
-    return "Integer value (token `JsonToken.VALUE_NUMBER_INT`)"
 
 
 # -------------------------------------------------------------------- shard specs

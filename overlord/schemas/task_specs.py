@@ -23,6 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from overlord.errors import InvalidInput, InvalidTaskId
 from overlord.granularity import parse_granularity
+from overlord.jackson import INT, LONG, token_text
 from overlord.services.ids import MAX_ID_LENGTH, validate_id
 from overlord.tasktypes import specs
 from overlord.timeutil import (
@@ -32,8 +33,6 @@ from overlord.timeutil import (
     parse_interval,
 )
 
-LONG = ("long", -(2**63), 2**63 - 1)
-INT = ("int", -(2**31), 2**31 - 1)
 MAP_TYPE = "java.util.LinkedHashMap<java.lang.String,java.lang.Object>"
 STRING_LIST = "java.util.ArrayList<java.lang.String>"
 
@@ -41,24 +40,9 @@ _TASK = "org.apache.druid.indexing.common.task."
 _INPUT = "org.apache.druid.data.input.impl."
 
 
-def _token(value: Any) -> str:
-    """Jackson's description of the JSON token it could not bind."""
-    if isinstance(value, dict):
-        return "Object value (token `JsonToken.START_OBJECT`)"
-    if isinstance(value, list):
-        return "Array value (token `JsonToken.START_ARRAY`)"
-    if isinstance(value, bool):
-        return f"Boolean value (token `JsonToken.VALUE_{str(value).upper()}`)"
-    if isinstance(value, str):
-        return f'String "{value}"'
-    if isinstance(value, float | Decimal):
-        return "Floating-point value (token `JsonToken.VALUE_NUMBER_FLOAT`)"
-    return "Integer value (token `JsonToken.VALUE_NUMBER_INT`)"
-
-
 def _cannot(java_type: str, value: Any) -> ValidationError:
     return ValidationError(
-        f"Cannot deserialize value of type `{java_type}` from {_token(value)}"
+        f"Cannot deserialize value of type `{java_type}` from {token_text(value)}"
     )
 
 

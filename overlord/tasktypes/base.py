@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from overlord.errors import InvalidTaskSpec
+from overlord.jackson import JAVA_INT_MAX, JAVA_INT_MIN
 from overlord.segments import LockType
 from overlord.states import TaskState
 from overlord.taskactions import TaskAction
@@ -164,7 +165,7 @@ class TaskType:
                     f"Invalid value for context parameter [priority]: [{value}]"
                 ) from error
             # A Java int in Druid; beyond it the insert failed (a 500).
-            if not -(2**31) <= priority < 2**31:
+            if not JAVA_INT_MIN <= priority <= JAVA_INT_MAX:
                 raise InvalidTaskSpec(
                     f"Invalid value for context parameter [priority]: [{value}]"
                 )
