@@ -61,8 +61,21 @@ _PARTITION = "org.apache.druid.timeline.partition."
 CHAIN = " (through reference chain: "
 
 
+class StorableString(JavaString):
+    """A ``java.lang.String`` overlord stores or queries: no NUL (PostgreSQL refuses
+    it in text, even as a query parameter; Druid's own store would take it)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kw: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kw)
+        if "\x00" in text:
+            raise ValidationError("Invalid value: contains NUL")
+        return text
+
+
 def _string(**kw: Any) -> JavaString:
-    return JavaString(allow_none=True, load_default=None, **kw)
+    return StorableString(allow_none=True, load_default=None, **kw)
 
 
 def _interval(**kw: Any) -> JodaInterval:
@@ -348,7 +361,7 @@ class SegmentListUnusedSchema(ActionSchema):
     action = SegmentListUnused
     datasource = _string(data_key="dataSource")
     interval = _interval()
-    versions = JavaList(JavaString(allow_none=True), STRING_LIST)
+    versions = JavaList(StorableString(allow_none=True), STRING_LIST)
     limit = JavaInteger(INT, boxed=True)
     max_used_status_last_updated_time = JodaDateTime(
         allow_none=True, load_default=None, data_key="maxUsedStatusLastUpdatedTime"

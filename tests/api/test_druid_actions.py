@@ -596,3 +596,43 @@ def test_wrong_json_types_in_an_action_are_400_with_jacksons_text(
     with db.transaction() as session:
         assert session.scalars(select(TaskLock)).all() == []
         assert session.scalars(select(PendingSegment)).all() == []
+
+
+@pytest.mark.usefixtures("active_tasks")
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        pytest.param(
+            allocate_action(sequenceName="seq\x00"),
+            "Invalid value: contains NUL"
+            + chain(f'{ACTIONS}SegmentAllocateAction["sequenceName"]'),
+            id="allocate-sequenceName",
+        ),
+        pytest.param(
+            {"type": "segmentListUsed", "dataSource": "wiki\x00", "intervals": [DAY]},
+            "Invalid value: contains NUL"
+            + chain(f'{ACTIONS}RetrieveUsedSegmentsAction["dataSource"]'),
+            id="listUsed-dataSource",
+        ),
+        pytest.param(
+            insert_action(version="v\x00"),
+            "Invalid value: contains NUL"
+            + chain(
+                f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+                f'{SEGMENT}["version"]',
+            ),
+            id="insert-version",
+        ),
+    ],
+)
+def test_nul_in_a_stored_or_queried_text_is_400(
+    client: FlaskClient, db: Database, action: dict[str, Any], message: str
+) -> None:
+    # PostgreSQL refuses NUL in text even as a query parameter: these were 500s.
+    act(client, task_json("low"), {"type": "lockTryAcquire", "interval": DAY})
+
+    response = act(client, task_json("low"), action)
+
+    assert (response.status_code, response.json) == (400, {"error": message})
+    with db.transaction() as session:
+        assert session.scalars(select(PendingSegment)).all() == []
