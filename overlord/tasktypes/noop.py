@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 
 from overlord.errors import InvalidTaskSpec
-from overlord.jackson import token_text
 from overlord.states import TaskState
 from overlord.tasktypes.base import (
     PRIORITY_BATCH_INDEX,
@@ -39,7 +38,7 @@ class NoopTaskType(TaskType):
             ):
                 raise InvalidTaskSpec(
                     f"Cannot deserialize value of type `long` from "
-                    f"{token_text(value)}: not a valid `long` value ({key})"
+                    f"{_json_kind(value)}: not a valid `long` value ({key})"
                 )
         ready = payload.get("isReadyResult")
         if ready is not None and ready not in READY_RESULTS:
@@ -70,6 +69,18 @@ class NoopTaskType(TaskType):
             context.log("Noop task was asked to stop")
             return TaskResult(TaskState.FAILED, "Task was stopped before it finished.")
         return SUCCESS
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, str):
+        return f"String {_quoted(value)}"
+    if isinstance(value, float):
+        return "Floating-point value"
+    if isinstance(value, list):
+        return "Array value (token `JsonToken.START_ARRAY`)"
+    if isinstance(value, dict):
+        return "Object value (token `JsonToken.START_OBJECT`)"
+    return "value"
 
 
 def _quoted(value: object) -> str:
