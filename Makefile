@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 MARIADB_URL ?= mysql+pymysql://root@127.0.0.1:3306/mysql
 
-.PHONY: help install run test lint fmt typecheck imports db-check services test-sqlite test-postgresql test-mariadb bench clean
+.PHONY: help install run test lint fmt typecheck imports db-check services browser test-sqlite test-postgresql test-mariadb bench clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ run: install ## Migrate the embedded SQLite store and serve on 127.0.0.1:8090
 
 services: ## Start PostgreSQL and MariaDB if they are down (fails loudly otherwise)
 	scripts/ensure-databases.sh
+
+browser: ## Install Debian's chromium for the console's browser test if it is missing
+	scripts/ensure-chromium.sh
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .
@@ -53,7 +56,7 @@ test-postgresql: install services ## The suite on PostgreSQL
 test-mariadb: install services ## The suite on MariaDB
 	scripts/pytest-backend.sh mariadb
 
-test: install services lint typecheck imports db-check ## Everything CI runs: lint, types, layers, db-check, suite on 3 backends
+test: install services browser lint typecheck imports db-check ## Everything CI runs: lint, types, layers, db-check, suite on 3 backends
 	scripts/pytest-all.sh
 
 bench: install services ## Benchmarks (ratios against same-run baselines)

@@ -16,16 +16,23 @@ machine is shared, so the minimum is the least noisy figure).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
+from bench import common
 from overlord.ingest import Ingestion, IngestSpec
+
+GOAL = 0.5
 
 CHANNELS = [f"#{c}.wikipedia" for c in ("en", "fr", "de", "ja", "ru", "es", "it")]
 
@@ -54,30 +61,32 @@ def make_input(path: str, rows: int, seed: int = 9) -> None:
             )
 
 
+def spec_json(path: str) -> dict[str, Any]:
+    return {
+        "dataSchema": {
+            "dataSource": "wikipedia",
+            "timestampSpec": {"column": "time", "format": "iso"},
+            "dimensionsSpec": {"dimensions": ["channel", "page", "user"]},
+            "metricsSpec": [
+                {"type": "count", "name": "count"},
+                {"type": "longSum", "name": "added", "fieldName": "added"},
+                {"type": "longSum", "name": "deleted", "fieldName": "deleted"},
+            ],
+            "granularitySpec": {
+                "segmentGranularity": "day",
+                "queryGranularity": "none",
+                "rollup": False,
+            },
+        },
+        "ioConfig": {
+            "inputSource": {"type": "local", "files": [path]},
+            "inputFormat": {"type": "json"},
+        },
+    }
+
+
 def spec(path: str) -> IngestSpec:
-    return IngestSpec.from_json(
-        {
-            "dataSchema": {
-                "dataSource": "wikipedia",
-                "timestampSpec": {"column": "time", "format": "iso"},
-                "dimensionsSpec": {"dimensions": ["channel", "page", "user"]},
-                "metricsSpec": [
-                    {"type": "count", "name": "count"},
-                    {"type": "longSum", "name": "added", "fieldName": "added"},
-                    {"type": "longSum", "name": "deleted", "fieldName": "deleted"},
-                ],
-                "granularitySpec": {
-                    "segmentGranularity": "day",
-                    "queryGranularity": "none",
-                    "rollup": False,
-                },
-            },
-            "ioConfig": {
-                "inputSource": {"type": "local", "files": [path]},
-                "inputFormat": {"type": "json"},
-            },
-        }
-    )
+    return IngestSpec.from_json(spec_json(path))
 
 
 def baseline(path: str, out_dir: str) -> float:
@@ -95,30 +104,99 @@ def engine(path: str, out_dir: str, run: int) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@contextlib.contextmanager
+def task_server(work: Path) -> Iterator[int]:
+    """``overlord serve`` with one task slot on a fresh SQLite store; its port."""
+    with common.temp_database("sqlite", work) as url:
+        common.migrate(url)
+        port = common.free_port()
+        env = common.server_env(url, deep_storage_dir=work / "segments")
+        argv = [common.tool("overlord"), "serve", "--port", str(port)]
+        argv += ["--workers", "1", "--http-workers", "1"]
+        with common.Server("overlord serve (sqlite)", argv, port, env):
+            yield port
+
+
+def through_task(port: int, path: str, run: int) -> float:
+    """Seconds from the submit of an ``index`` task to its status SUCCESS."""
+    document = spec_json(path)
+    document["dataSchema"]["dataSource"] = f"wikipedia_{run}"
+    document["ioConfig"]["type"] = "index"
+    document["tuningConfig"] = {"type": "index"}
+    body = json.dumps({"type": "index", "spec": document}).encode()
+    began = time.perf_counter()
+    status, answer = common.http_call(port, "POST", "/druid/indexer/v1/task", body)
+    if status != 200:
+        raise RuntimeError(f"submit answered {status}: {answer[:300]!r}")
+    task_id = json.loads(answer)["task"]
+    while True:
+        status, answer = common.http_call(
+            port, "GET", f"/druid/indexer/v1/task/{task_id}/status"
+        )
+        state = json.loads(answer)["status"]
+        if state["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - began
+    if state["status"] != "SUCCESS":
+        raise RuntimeError(f"task {task_id} ended {state}")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    print(f"machine: {common.machine_note()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as work:
         path = os.path.join(work, "input.json")
         make_input(path, args.rows)
         size = os.path.getsize(path)
-        base_times, engine_times = [], []
-        for run in range(args.repeat):
-            base_times.append(baseline(path, work))
-            engine_times.append(engine(path, work, run))
-        base, mine = min(base_times), min(engine_times)
-        print(
-            f"input: {args.rows} rows, {size / 1e6:.1f} MB JSON; best of {args.repeat}"
+        base_times, task_times, engine_times = [], [], []
+        with task_server(Path(work)) as port:
+            for run in range(args.repeat):
+                base_times.append(baseline(path, work))
+                task_times.append(through_task(port, path, run))
+                engine_times.append(engine(path, work, run))
+    base, task, mine = min(base_times), min(task_times), min(engine_times)
+    rows = [
+        ["index task (serve, SQLite)", args.rows / task, args.rows / base],
+        ["engine in-process", args.rows / mine, args.rows / base],
+    ]
+    print(
+        f"input: {args.rows} rows, {size / 1e6:.1f} MB JSON; best of {args.repeat}; "
+        "baseline: pyarrow read_json + write_table"
+    )
+    print(
+        common.table(
+            ["measured", "rows/s", "baseline rows/s", "ratio", "goal", "met"],
+            [
+                [
+                    name,
+                    f"{rate:,.0f}",
+                    f"{b:,.0f}",
+                    rate / b,
+                    f">= {GOAL}",
+                    "yes" if rate / b >= GOAL else "no",
+                ]
+                for name, rate, b in rows
+            ],
         )
-        print(
-            f"baseline (pyarrow read_json + write_table): {args.rows / base:,.0f} rows/s"
-        )
-        print(
-            f"engine   (overlord.ingest.Ingestion):       {args.rows / mine:,.0f} rows/s"
-        )
-        print(f"ratio engine/baseline: {base / mine:.2f} (goal >= 0.5)")
+    )
+    result = {
+        "rows": args.rows,
+        "bytes": size,
+        "baseline_rows_per_s": args.rows / base,
+        "task_rows_per_s": args.rows / task,
+        "engine_rows_per_s": args.rows / mine,
+        "task_ratio": base / task,
+        "engine_ratio": base / mine,
+    }
+    common.save_results("ingest", result)
+    return result
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""``make bench``: bench.servers, bench.api_ratios, then bench.runtime, each printing
-its tables.
+"""``make bench``: bench.servers, bench.api_ratios, bench.runtime, then bench.ingest
+(SQLite only), each printing its tables.
 
 Arguments are passed to both (``--seconds``, ``--warmup``, ``--connections``,
 ``--load``, ``--backends``); each keeps its own defaults otherwise. Run:
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import api_ratios, common, runtime, servers
+from bench import api_ratios, common, ingest, runtime, servers
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,10 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     print("\n# bench.runtime: dispatch latency and noop tasks/s\n", flush=True)
     runtime_started = time.monotonic()
     runtime.main([f"--backends={args.backends}"])
+    runtime_s = time.monotonic() - runtime_started
+    print("\n# bench.ingest: 1 M JSON rows through an index task\n", flush=True)
+    ingest_started = time.monotonic()
+    ingest.main([])
     print(
         f"\nbench.run_all took {time.monotonic() - started:.0f} s "
         f"(servers {first['elapsed_s']:.0f} s, api_ratios {second['elapsed_s']:.0f} s, "
-        f"runtime {time.monotonic() - runtime_started:.0f} s)"
+        f"runtime {runtime_s:.0f} s, ingest {time.monotonic() - ingest_started:.0f} s)"
     )
 
 

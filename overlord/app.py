@@ -7,6 +7,7 @@ import os
 from flask import Flask
 
 from overlord import api
+from overlord.api import metrics
 from overlord.api.state import EXTENSION
 from overlord.config import Settings, load_settings
 from overlord.db import Database
@@ -29,4 +30,5 @@ def create_app(
         "database": database or Database(settings),
     }
     api.register(app)
+    metrics.install(app)
     return app

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from overlord.client_commands import register as register_client_commands
 from overlord.config import (
     DEFAULT_DATABASE_URL,
     Settings,
@@ -30,6 +31,7 @@ from overlord.config import (
     setting_text,
     unknown_variables,
 )
+from overlord.logs import configure as configure_logging
 from overlord.server import ABORT_EXIT_CODE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -292,11 +294,13 @@ def _serve(
         http_workers=http_workers,
         database_url=database_url,
     )
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    configure_logging(settings.log_level, settings.log_format)
+    from overlord.server import (
+        check_port_free,
+        prepare_metrics_dir,
+        remove_metrics_dir,
+        run_http_server,
     )
-    from overlord.server import check_port_free, run_http_server
     from overlord.startup_probe import startup_step
 
     refusal = check_port_free(settings.host, settings.port)
@@ -322,6 +326,9 @@ def _serve(
 
     _announce_store(settings)
     _export_settings(settings)
+    # Before anything imports prometheus_client: every process serve starts then
+    # records its metrics in this directory's files (multiprocess mode).
+    metrics_dir = prepare_metrics_dir()
     supervisor = EmbeddedWorker(settings)
 
     def abort(*_: Any) -> None:
@@ -342,6 +349,7 @@ def _serve(
         raise
     finally:
         supervisor.stop()
+        remove_metrics_dir(metrics_dir)
 
 
 @main.command()
@@ -385,10 +393,7 @@ def worker(
     if die_with_parent:
         arm_parent_death()
     settings = _settings(database_url=database_url)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     current, head = schema_status(settings)
     if current != head:
         click.echo(
@@ -400,3 +405,7 @@ def worker(
     runner = Worker(settings, capacity, run_duties=duties, port=port)
     runner.install_signal_handlers()
     runner.run()
+
+
+# The client commands (submit, tasks, status, log, shutdown, …) talk HTTP only.
+register_client_commands(main)

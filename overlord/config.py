@@ -65,6 +65,7 @@ def _seconds(value: float) -> dt.timedelta:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 # Dialect+driver names make_engine sets up; a bare dialect name takes
 # SQLAlchemy's default driver for it (psycopg2, mysqldb) that is not installed.
 DATABASE_SCHEMES = (
@@ -205,6 +206,20 @@ class Settings:
     log_level: str = _field(
         "INFO", "Python logging level.", "level", choices=LOG_LEVELS
     )
+    log_format: str = _field(
+        "text",
+        "Log lines as text, or as one JSON object per line (fields `time`, `level`, "
+        "`logger`, `message`, and `task_id`/`opaque_id`/`route`/`status` where "
+        "they apply).",
+        "format",
+        choices=LOG_FORMATS,
+    )
+    access_log: bool = _field(
+        True,
+        "One log line per HTTP request (`overlord.access`: method, route template, "
+        "status, duration, task id, X-Opaque-Id).",
+        "boolean",
+    )
     elastic_product_header: bool = _field(
         False,
         "Send `X-Elastic-Product: Elasticsearch` on _tasks responses "
@@ -310,11 +325,13 @@ def load_settings(
 
 
 def _check(name: str, doc: Setting, value: Any) -> Any:
-    """``value`` within the setting's limits (log levels upper-cased)."""
+    """``value`` within the setting's limits (choices in any case, kept in the
+    case the choices are spelled in: INFO, json)."""
     if doc.choices:
-        if value.upper() not in doc.choices:
+        by_case = {choice.casefold(): choice for choice in doc.choices}
+        if value.casefold() not in by_case:
             raise ValueError(f"must be {doc.limits()}, not {value!r}")
-        return value.upper()
+        return by_case[value.casefold()]
     low, high = doc.minimum, doc.maximum
     if (low is not None and value < low) or (high is not None and value > high):
         limits = f"between {doc.limits().replace(' to ', ' and ')}"

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 from overlord.config import Settings
 from overlord.startup_probe import startup_step
+
+# prometheus-client's multiprocess directory (overlord.metrics reads it).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Exit status of a serve stopped at once by a second Ctrl-C (128 + SIGINT, as a
 # shell reports a process killed by it).
@@ -54,6 +59,29 @@ def check_port_free(host: str, port: int) -> str | None:
             )
             return f"cannot listen on {listen_address(host, port)}: {reason}"
     return None
+
+
+def prepare_metrics_dir() -> str | None:
+    """Give the processes serve starts one empty ``PROMETHEUS_MULTIPROC_DIR``:
+    a new temporary directory (returned, for remove_metrics_dir), or the one the
+    environment names, emptied of a previous run's files (stale values otherwise).
+    prometheus-client picks its mode when first imported: this runs before."""
+    os.environ.setdefault("PROMETHEUS_DISABLE_CREATED_SERIES", "True")
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(given, name))
+        return None
+    created = tempfile.mkdtemp(prefix="overlord-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return created
+
+
+def remove_metrics_dir(created: str | None) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 def run_http_server(

@@ -224,6 +224,23 @@ class SegmentNuke(TaskAction):
         }
 
 
+@dataclass(frozen=True)
+class SurrogateAction(TaskAction):
+    """Druid's ``SurrogateAction``: ``task_action`` performed as the task
+    ``surrogate_id`` (a parallel sub-task acting under its supervisor's locks)."""
+
+    type: ClassVar[str] = "surrogateAction"
+    surrogate_id: str
+    task_action: TaskAction
+
+    def to_json(self) -> JsonObject:
+        return {
+            "type": self.type,
+            "surrogateId": self.surrogate_id,
+            "taskAction": self.task_action.to_json(),
+        }
+
+
 ACTION_TYPES: tuple[type[TaskAction], ...] = (
     LockAcquire,
     LockTryAcquire,
@@ -235,4 +252,5 @@ ACTION_TYPES: tuple[type[TaskAction], ...] = (
     SegmentTransactionalInsert,
     SegmentInsertion,
     SegmentNuke,
+    SurrogateAction,
 )

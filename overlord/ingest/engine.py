@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import resource
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +30,13 @@ from overlord.ingest.stats import (
 )
 
 MIN_BLOCK_SIZE = 64 * 1024
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set size so far (``ru_maxrss``; a forked task
+    process counts from its fork). Logged so tests can bound it."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak  # macOS: bytes
 
 
 class IngestStopped(IngestError):
@@ -85,6 +94,12 @@ class Ingestion:
         if limit is None:
             return DEFAULT_BLOCK_SIZE
         return max(MIN_BLOCK_SIZE, min(DEFAULT_BLOCK_SIZE, limit // 8))
+
+    @property
+    def saves_parse_exceptions(self) -> bool:
+        """Whether bad rows are kept for the report (``maxSavedParseExceptions`` > 0;
+        Druid's ParseExceptionHandler then has a buffer, possibly empty)."""
+        return self.spec.tuning.max_saved_parse_exceptions > 0
 
     def unparseable_events(self) -> list[dict[str, Any]]:
         """Druid's saved ParseExceptionReports, newest first."""
@@ -173,6 +188,7 @@ class Ingestion:
                     f"partition {segment.partition_num}: {segment.num_rows} rows, "
                     f"{segment.size} bytes"
                 )
+            self._info(f"Ingestion done; peak RSS {peak_rss_kib()} KiB")
             return segments
 
     def _info(self, message: str) -> None:

@@ -51,6 +51,7 @@ from overlord.taskactions import (
     SegmentListUsed,
     SegmentNuke,
     SegmentTransactionalInsert,
+    SurrogateAction,
     TaskAction,
     Visibility,
 )
@@ -515,6 +516,31 @@ class SegmentNukeSchema(ActionSchema):
         return SegmentNuke(segments=_segments(data))
 
 
+def _inner_actions() -> Subtypes:
+    return {
+        type_id: (schema, _loaded)
+        for type_id, schema in ACTION_SCHEMAS.items()
+        if type_id != SurrogateAction.type
+    }
+
+
+class SurrogateActionSchema(ActionSchema):
+    java_class = _ACTIONS + "SurrogateAction"
+    action = SurrogateAction
+    surrogate_id = _string(data_key="surrogateId")
+    task_action = Polymorphic(
+        _ACTIONS + "TaskAction", _inner_actions, data_key="taskAction"
+    )
+
+    @post_load
+    def make(self, data: dict[str, Any], **kw: Any) -> TaskAction:
+        if not data.get("surrogate_id"):
+            raise ValidationError("Missing required creator property 'surrogateId'")
+        if data.get("task_action") is None:
+            raise ValidationError("Missing required creator property 'taskAction'")
+        return SurrogateAction(data["surrogate_id"], data["task_action"])
+
+
 ACTION_SCHEMAS: dict[str, type[ActionSchema]] = {
     schema.action.type: schema
     for schema in (
@@ -528,6 +554,7 @@ ACTION_SCHEMAS: dict[str, type[ActionSchema]] = {
         SegmentTransactionalInsertSchema,
         SegmentInsertionSchema,
         SegmentNukeSchema,
+        SurrogateActionSchema,
     )
 }
 

@@ -422,8 +422,9 @@ INPUT_SOURCES: dict[str, tuple[type[JavaSchema], Callable[[str, Any, Any], Any]]
     "http": (HttpSourceSchema, _raw(specs.InputSource)),
 }
 # The other ids Druid registers with no extension loaded: ``combining`` (InputSource's
-# own @JsonSubTypes), ``sql`` (InputSourceModule), ``druid`` (the indexing service's
-# IndexingServiceInputSourceModule).
+# own @JsonSubTypes: local, http, inline, combining — processing/.../data/input/
+# InputSource.java, checked against Druid master, 2025), ``sql`` (InputSourceModule),
+# ``druid`` (the indexing service's IndexingServiceInputSourceModule).
 OTHER_INPUT_SOURCES = ("combining", "druid", "sql")
 
 
@@ -453,6 +454,8 @@ INPUT_FORMATS: dict[str, tuple[type[JavaSchema], Callable[[str, Any, Any], Any]]
     "csv": (CsvFormatSchema, _raw(specs.InputFormat)),
     "tsv": (TsvFormatSchema, _raw(specs.InputFormat)),
 }
+# InputFormat's @JsonSubTypes are csv, json, regex, tsv (processing/.../data/input/
+# InputFormat.java, Druid master, 2025); the others need extensions.
 OTHER_INPUT_FORMATS = ("regex",)
 
 NOT_BUILT = "{kind} type [{{type}}] is not supported by overlord (only [{built}])"
@@ -482,6 +485,9 @@ class DimensionSchemaSchema(JavaSchema):
 
 
 DIMENSION_SCHEMA = _INPUT + "DimensionSchema"
+# DimensionSchema's @JsonSubTypes (processing/.../data/input/impl/DimensionSchema.java,
+# Druid master, 2025): string, long, float, double, spatial, json and auto (both
+# AutoTypeColumnSchema); no type means string.
 DIMENSION_TYPES = ("string", "long", "float", "double")
 
 
@@ -538,7 +544,8 @@ AGGREGATORS = {
     "doubleMin": "DoubleMinAggregatorFactory",
     "doubleMax": "DoubleMaxAggregatorFactory",
 }
-# Other ids Druid's core registers (AggregatorsModule).
+# Other ids Druid's core registers: AggregatorsModule.AggregatorFactoryMixin's
+# @JsonSubTypes (processing/.../jackson/AggregatorsModule.java, Druid master, 2025).
 OTHER_AGGREGATORS = (
     "cardinality",
     "doubleAny",
@@ -660,7 +667,8 @@ class EqualityFilterSchema(JavaSchema):
     column = _string()
 
 
-# Other ids Druid's core registers for DimFilter.
+# Other ids of DimFilter's @JsonSubTypes (processing/.../query/filter/DimFilter.java,
+# Druid master, 2025; ``isfalse``/``istrue`` since Druid 28).
 OTHER_FILTERS = (
     "arrayContainsElement",
     "columnComparison",
@@ -668,6 +676,8 @@ OTHER_FILTERS = (
     "extraction",
     "false",
     "interval",
+    "isfalse",
+    "istrue",
     "javascript",
     "like",
     "null",
@@ -851,8 +861,10 @@ class TuningConfigSchema(JavaSchema):
     partitions_spec = Polymorphic(
         "org.apache.druid.indexer.partitions.PartitionsSpec",
         {"dynamic": (DynamicPartitionsSchema, _partitions)},
-        # PartitionsSpec's @JsonSubTypes ("dimension" is single_dim's old name);
-        # its defaultImpl is HashedPartitionsSpec, so no type means hashed.
+        # PartitionsSpec's @JsonSubTypes (processing/.../indexer/partitions/
+        # PartitionsSpec.java: dynamic, hashed, single_dim, "dimension" its old
+        # name, and range since Druid 0.22); its defaultImpl is
+        # HashedPartitionsSpec, so no type means hashed.
         known=("dimension", "hashed", "range", "single_dim"),
         default="hashed",
         unsupported=NOT_BUILT.format(kind="partitionsSpec", built="dynamic"),
@@ -959,12 +971,24 @@ class KillSchema(TaskSchema):
 
     @post_load
     def make(self, data: dict[str, Any], **kw: Any) -> specs.KillSpec:
+        # The constructors' checks in their order: AbstractTask's
+        # Preconditions.checkNotNull(dataSource, ...), AbstractFixedIntervalTask's
+        # checkNotNull(interval, ...) and checkArgument(… > 0, "interval empty"),
+        # then KillUnusedSegmentsTask's InvalidInput for batchSize and limit.
+        problem = f"Cannot construct instance of `{self.java_class}`, problem: "
+        if not data.get("datasource"):
+            raise ValidationError(problem + "dataSource")
         interval = data.get("interval")
         if interval is None:
-            # AbstractFixedIntervalTask's Preconditions.checkNotNull(interval, ...).
-            raise ValidationError(
-                f"Cannot construct instance of `{self.java_class}`, problem: interval"
-            )
+            raise ValidationError(problem + "interval")
+        if interval.start == interval.end:
+            raise ValidationError(problem + "interval empty")
+        for key, name in (("batch_size", "batchSize"), ("limit", "limit")):
+            value = data.get(key)
+            if value is not None and value <= 0:
+                raise ValidationError(
+                    problem + f"{name}[{value}] must be a positive integer."
+                )
         versions = data.get("versions")
         return specs.KillSpec(
             id=data.get("id"),
@@ -1017,11 +1041,41 @@ class IndexParallelSchema(IndexSchema):
         )
 
 
+class SinglePhaseSubTaskSchema(TaskSchema):
+    java_class = _TASK + "batch.parallel.SinglePhaseSubTask"
+    supervisor_task_id = _string(data_key="supervisorTaskId")
+    subtask_spec_id = _string(data_key="subtaskSpecId")
+    # A primitive int: absent or null binds 0.
+    num_attempts = JavaInteger(INT, data_key="numAttempts")
+    spec = JavaNested(ParallelIngestionSpecSchema)
+
+    @post_load
+    def make(self, data: dict[str, Any], **kw: Any) -> specs.SinglePhaseSubTaskSpec:
+        spec = data.get("spec")
+        if spec is None:
+            # The constructor reads spec.getDataSchema() first: a null spec is an
+            # NPE Jackson wraps without a message.
+            raise ValidationError(
+                f"Cannot construct instance of `{self.java_class}`, problem: "
+                "java.lang.NullPointerException"
+            )
+        return specs.SinglePhaseSubTaskSpec(
+            id=data.get("id"),
+            group_id=data.get("group_id"),
+            supervisor_task_id=data.get("supervisor_task_id"),
+            subtask_spec_id=data.get("subtask_spec_id"),
+            num_attempts=data.get("num_attempts") or 0,
+            spec=spec,
+            context=data.get("context"),
+        )
+
+
 TASK_SCHEMAS: dict[str, type[JavaSchema]] = {
     "noop": NoopSchema,
     "kill": KillSchema,
     "index": IndexSchema,
     "index_parallel": IndexParallelSchema,
+    "single_phase_sub_task": SinglePhaseSubTaskSchema,
 }
 
 

@@ -21,6 +21,7 @@ from overlord.services import allocation, coordinator, lockbox
 from overlord.services.locks import lock_json
 from overlord.store import locks as lock_store
 from overlord.store import segments as segment_store
+from overlord.store import tasks as task_store
 from overlord.taskactions import (
     LockAcquire,
     LockList,
@@ -32,6 +33,7 @@ from overlord.taskactions import (
     SegmentListUsed,
     SegmentNuke,
     SegmentTransactionalInsert,
+    SurrogateAction,
     TaskAction,
 )
 from overlord.tasktypes.base import JsonObject
@@ -78,8 +80,19 @@ def perform_action(
         InvalidInput: the posted task cannot act (HTTP 400).
         ActionFailed: the action could not be done (HTTP 500; peons retry).
     """
+    if isinstance(action, SurrogateAction):
+        return _surrogate(session, action, now)
     handler = _HANDLERS[type(action)]
     return handler(session, _task_identity(task), action, now)
+
+
+def _surrogate(session: Session, action: SurrogateAction, now: dt.datetime) -> Json:
+    """Druid's SurrogateAction: ``taskAction`` performed as the stored task
+    ``surrogateId`` (a parallel sub-task allocating under its supervisor's locks)."""
+    row = task_store.get_task(session, action.surrogate_id)
+    if row is None:
+        raise ActionFailed(f"Can't find surrogate task[{action.surrogate_id}]")
+    return perform_action(session, json.loads(row.payload), action.task_action, now)
 
 
 def _lock_request(

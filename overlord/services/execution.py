@@ -18,11 +18,15 @@ from sqlalchemy.orm import Session
 
 from overlord import tasktypes
 from overlord.db import Database
-from overlord.errors import ActionFailed, DatabaseBusy
+from overlord.errors import ActionFailed, DatabaseBusy, TaskNotFound
+from overlord.services import subtasks
+from overlord.services import tasks as task_service
+from overlord.services import workers as worker_service
 from overlord.states import TaskState
 from overlord.store import execution as execution_store
 from overlord.store import reports as report_store
 from overlord.store import tasks as task_store
+from overlord.store.audit import AuditInfo
 from overlord.taskactions import TaskAction
 from overlord.tasktypes.base import JsonObject, TaskResult
 from overlord.timeutil import format_druid, utcnow
@@ -125,6 +129,68 @@ class ExecutionContext:
 
     def deep_storage_dir(self) -> str:
         return self._deep_storage
+
+    # -- the Overlord's task API and the supervisor's part, through the store ----
+
+    def _write(self, step: Callable[[Session], Any]) -> Any:
+        return self.database.run(step, write=True)
+
+    def submit_task(self, task: JsonObject) -> str:
+        # Druid's OverlordClient.runTask from inside a task: no user to audit.
+        submission = self._write(
+            lambda session: task_service.submit_task(
+                session, task, now=utcnow(), audit=AuditInfo(author=self.task_id)
+            )
+        )
+        return str(submission.task_id)
+
+    def task_statuses(self, task_ids: list[str]) -> dict[str, TaskResult]:
+        statuses = self.database.run(
+            lambda session: task_service.get_task_statuses(session, task_ids)
+        )
+        return {
+            task_id: TaskResult(status.status, status.error_msg)
+            for task_id, status in statuses.items()
+        }
+
+    def shutdown_task(self, task_id: str) -> None:
+        def step(session: Session) -> None:
+            try:
+                task_service.shutdown_task(
+                    session,
+                    task_id,
+                    now=utcnow(),
+                    audit=AuditInfo(author=self.task_id),
+                )
+            except TaskNotFound:
+                return
+
+        self._write(step)
+
+    def task_slots(self) -> int:
+        capacity = self.database.run(worker_service.total_worker_capacity)
+        return int(capacity["currentClusterCapacity"])
+
+    def allocate_from_supervisor(self, request: JsonObject) -> JsonObject | None:
+        result: JsonObject | None = self._write(
+            lambda session: subtasks.allocate_for_supervisor(
+                session, self.payload, request, utcnow()
+            )
+        )
+        return result
+
+    def report_to_supervisor(self, report: JsonObject) -> None:
+        self._write(
+            lambda session: subtasks.record_pushed_segments(
+                session, self.payload, report, utcnow()
+            )
+        )
+
+    def sub_task_reports(self) -> dict[str, JsonObject]:
+        reports: dict[str, JsonObject] = self.database.run(
+            lambda session: subtasks.pushed_segments_reports(session, self.task_id)
+        )
+        return reports
 
 
 def run_task_code(context: ExecutionContext, task_type_name: str) -> TaskResult:

@@ -82,6 +82,20 @@ PROPERTY_ORDER: dict[str, tuple[str, ...]] = {
         "context",
         "dataSource",
     ),
+    # SinglePhaseSubTask(id, groupId, resource, supervisorTaskId, subtaskSpecId,
+    # numAttempts, spec, context), then dataSource.
+    "single_phase_sub_task": (
+        "type",
+        "id",
+        "groupId",
+        "resource",
+        "supervisorTaskId",
+        "subtaskSpecId",
+        "numAttempts",
+        "spec",
+        "context",
+        "dataSource",
+    ),
 }
 
 # TaskQueue.add: context keys added when absent, in this order.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -51,3 +53,35 @@ def delete_pending_segments(
         now=now,
     )
     return deleted
+
+
+def list_pending_segments(
+    session: Session, datasource: str, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """The pending segments of a datasource as the console shows them, newest
+    first (Druid's API has no such list; this serves overlord's own page)."""
+    documents = []
+    for row in segment_store.pending_segments_of(session, datasource, limit):
+        try:
+            allocated = json.loads(row.payload)
+        except ValueError:
+            allocated = {}
+        shard = allocated.get("shardSpec") if isinstance(allocated, dict) else None
+        documents.append(
+            {
+                "id": row.id,
+                "interval": str(Interval(row.start, row.end)),
+                "version": allocated.get("version")
+                if isinstance(allocated, dict)
+                else None,
+                "partitionNum": shard.get("partitionNum")
+                if isinstance(shard, dict)
+                else None,
+                "sequenceName": row.sequence_name,
+                "taskAllocatorId": row.task_allocator_id,
+                "createdDate": format_druid(row.created_date)
+                if row.created_date is not None
+                else None,
+            }
+        )
+    return documents

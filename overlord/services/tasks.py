@@ -73,7 +73,11 @@ def submit_task(
     request_headers: dict[str, str] | None = None,
     posted_text: str | None = None,
 ) -> Submission:
-    """Validate a posted task as Druid does, then store it active and WAITING.
+    """Store a posted task active and WAITING, refusing what Druid refuses.
+
+    Its fields have been checked by the typed model (``schemas.task_specs``, loaded
+    by the API first, as services never import marshmallow); here come the checks
+    that need no schema: the type, the id and the column lengths.
 
     The stored payload is the posted object with Druid's additions (``groupId``,
     ``resource``, ``TaskQueue``'s context keys; see ``services.payload``), built from
@@ -99,7 +103,6 @@ def submit_task(
     task_type = tasktypes.lookup(type_name)
     if task_type is None:
         raise InvalidTaskSpec(unknown_type_message(type_name))
-    task_type.validate(document)
     context = document.get("context")
     if context is not None and not isinstance(context, dict):
         raise InvalidTaskSpec("context must be a JSON object")
@@ -293,7 +296,13 @@ def shutdown_all_tasks(
 
 def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
     """FAILED "Shutdown request from user", inactive, locks and allocated pending
-    segments released, workers woken: final before the caller's commit."""
+    segments released, workers woken: final before the caller's commit.
+
+    The task's active sub-tasks (``supervisorTaskId`` = this task) end the same way:
+    Druid's stopped ``index_parallel`` supervisor kills its running sub-tasks
+    (TaskMonitor.stop → OverlordClient.cancelTask); here it holds even when the
+    supervisor's process is gone, and a sub-task still WAITING or PENDING goes too.
+    """
     if not execution_store.end_task(
         session,
         task_id,
@@ -303,6 +312,22 @@ def _shut_down(session: Session, task_id: str, now: dt.datetime) -> bool:
         shutdown=True,
     ):
         return False
+    pending = task_store.active_child_ids(session, task_id)
+    seen = {task_id}
+    while pending:
+        child = pending.pop(0)
+        if child in seen:
+            continue
+        seen.add(child)
+        if execution_store.end_task(
+            session,
+            child,
+            status=TaskState.FAILED,
+            error_msg=SHUTDOWN_BY_USER,
+            now=now,
+            shutdown=True,
+        ):
+            pending.extend(task_store.active_child_ids(session, child))
     execution_store.notify_workers(session)
     return True
 

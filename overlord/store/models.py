@@ -118,6 +118,22 @@ class TaskReport(Base):
     created_at: Mapped[dt.datetime]
 
 
+class PushedSegmentsReport(Base):
+    """What a ``single_phase_sub_task`` hands its supervisor: Druid's
+    PushedSegmentsReport (the segments it pushed, not published, and its own task
+    report). Druid posts it to the supervisor's chat handler and keeps it in memory;
+    here it is a row, so the supervisor reads it wherever either task runs."""
+
+    __tablename__ = "pushed_segments_reports"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[surrogate_pk]
+    supervisor_task_id: Mapped[DruidId] = mapped_column(_task_fk(), index=True)
+    task_id: Mapped[DruidId] = mapped_column(_task_fk(), unique=True)
+    report: Mapped[LongStr]
+    created_at: Mapped[dt.datetime]
+
+
 class TaskLogChunk(Base):
     """A task's log as appended chunks; ``byte_offset`` makes offset reads one query."""
 

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from overlord.store.models import TaskLogChunk, TaskReport
+from overlord.store.models import PushedSegmentsReport, TaskLogChunk, TaskReport
 
 
 def get_report(session: Session, task_id: str) -> str | None:
@@ -64,3 +64,44 @@ def append_log(
         TaskLogChunk(task_id=task_id, byte_offset=size, content=content, created_at=now)
     )
     session.flush()
+
+
+def put_pushed_segments_report(
+    session: Session,
+    *,
+    supervisor_task_id: str,
+    task_id: str,
+    report: str,
+    now: dt.datetime,
+) -> str:
+    """Store a sub-task's PushedSegmentsReport once; the stored text is returned (a
+    retried report finds the first one, which the caller compares)."""
+    existing = session.scalar(
+        select(PushedSegmentsReport.report).where(
+            PushedSegmentsReport.task_id == task_id
+        )
+    )
+    if existing is not None:
+        return existing
+    session.add(
+        PushedSegmentsReport(
+            supervisor_task_id=supervisor_task_id,
+            task_id=task_id,
+            report=report,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return report
+
+
+def pushed_segments_reports(
+    session: Session, supervisor_task_id: str
+) -> dict[str, str]:
+    """The PushedSegmentsReports of a supervisor's sub-tasks, by sub-task id."""
+    rows = session.execute(
+        select(PushedSegmentsReport.task_id, PushedSegmentsReport.report)
+        .where(PushedSegmentsReport.supervisor_task_id == supervisor_task_id)
+        .order_by(PushedSegmentsReport.id)
+    )
+    return {row.task_id: row.report for row in rows}

@@ -45,6 +45,7 @@ class PendingSegmentRow:
     sequence_prev_id: str
     task_allocator_id: str | None
     payload: str
+    created_date: dt.datetime | None = None
 
 
 def _segment_rows(segments: Iterable[Segment]) -> list[SegmentRow]:
@@ -73,6 +74,7 @@ def _pending_rows(rows: Iterable[PendingSegment]) -> list[PendingSegmentRow]:
             sequence_prev_id=row.sequence_prev_id,
             task_allocator_id=row.task_allocator_id,
             payload=row.payload,
+            created_date=row.created_date,
         )
         for row in rows
     ]
@@ -290,3 +292,16 @@ def mark_unused(session: Session, segment_ids: list[str], now: dt.datetime) -> i
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def pending_segments_of(
+    session: Session, datasource: str, limit: int
+) -> list[PendingSegmentRow]:
+    """A datasource's pending segments, newest first (the console's list)."""
+    rows = session.scalars(
+        select(PendingSegment)
+        .where(PendingSegment.dataSource == datasource)
+        .order_by(PendingSegment.created_date.desc(), PendingSegment.id)
+        .limit(limit)
+    )
+    return _pending_rows(rows)

@@ -101,9 +101,16 @@ def insert_task(session: Session, new: NewTask) -> int:
     return int(surrogate)
 
 
-def get_task(session: Session, task_id: str) -> Task | None:
-    """The whole task row (payload included), or None."""
-    return session.scalars(select(Task).where(Task.task_id == task_id)).one_or_none()
+def get_task(
+    session: Session, task_id: str, *, for_update: bool = False
+) -> Task | None:
+    """The whole task row (payload included), or None. ``for_update`` locks it
+    until the transaction ends, so the task cannot end meanwhile (a no-op on
+    SQLite, whose writers are serial)."""
+    statement = select(Task).where(Task.task_id == task_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.scalars(statement).one_or_none()
 
 
 # Point reads are the hot path of every status poll: their statements are built
@@ -130,6 +137,17 @@ def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[An
             session.execute(select(*SUMMARY_COLUMNS).where(Task.task_id.in_(chunk)))
         )
     return rows
+
+
+def active_child_ids(session: Session, parent_task_id: str) -> list[str]:
+    """Ids of the active tasks whose supervisor is ``parent_task_id``, oldest first."""
+    return list(
+        session.scalars(
+            select(Task.task_id)
+            .where(Task.parent_task_id == parent_task_id, Task.active == true())
+            .order_by(Task.id)
+        )
+    )
 
 
 def is_active(session: Session, task_id: str) -> bool:
@@ -241,3 +259,36 @@ def latest_complete_created(session: Session) -> dt.datetime | None:
         .order_by(Task.created_at.desc(), Task.id.desc())
         .limit(1)
     )
+
+
+def active_task_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Active tasks by (runner state, type): GET /metrics' ``overlord_tasks``."""
+    rows = session.execute(
+        select(Task.runner_status, Task.type, func.count())
+        .where(Task.active == true())
+        .group_by(Task.runner_status, Task.type)
+    )
+    return {(state.value, task_type): int(count) for state, task_type, count in rows}
+
+
+def task_timings(
+    session: Session, task_id: str
+) -> (
+    tuple[
+        str, str, TaskState, dt.datetime | None, dt.datetime | None, dt.datetime | None
+    ]
+    | None
+):
+    """Type, datasource, status, and when the task became ready, started and
+    finished: what a worker records in its metrics when a task starts or ends."""
+    row = session.execute(
+        select(
+            Task.type,
+            Task.datasource,
+            Task.status,
+            Task.queue_inserted_at,
+            Task.started_at,
+            Task.finished_at,
+        ).where(Task.task_id == task_id)
+    ).one_or_none()
+    return None if row is None else cast(Any, tuple(row))

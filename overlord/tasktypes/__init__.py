@@ -6,7 +6,11 @@ Imports neither the store, the database layer, SQLAlchemy nor flask.
 from __future__ import annotations
 
 from overlord.tasktypes.base import TaskType
-from overlord.tasktypes.index import IndexParallelTaskType, IndexTaskType
+from overlord.tasktypes.index import (
+    IndexParallelTaskType,
+    IndexTaskType,
+    SinglePhaseSubTaskType,
+)
 from overlord.tasktypes.kill import KillTaskType
 from overlord.tasktypes.noop import NoopTaskType
 
@@ -17,6 +21,7 @@ REGISTRY: dict[str, TaskType] = {
         KillTaskType(),
         IndexTaskType(),
         IndexParallelTaskType(),
+        SinglePhaseSubTaskType(),
     )
 }
 

@@ -79,6 +79,39 @@ class TaskContext(Protocol):
 
     def deep_storage_dir(self) -> str: ...
 
+    # What Druid's tasks reach over HTTP: the Overlord's task API (a supervisor's
+    # TaskMonitor submits, polls and kills its sub-tasks through it) and the
+    # supervisor's chat handler (its sub-tasks allocate segments and report the
+    # segments they pushed). Here all of them go through the store.
+
+    def submit_task(self, task: JsonObject) -> str:
+        """Submit a task as ``POST /task`` does; its id."""
+        ...
+
+    def task_statuses(self, task_ids: list[str]) -> dict[str, TaskResult]:
+        """``POST /taskStatus``: the status of each id that exists."""
+        ...
+
+    def shutdown_task(self, task_id: str) -> None:
+        """``POST /task/{id}/shutdown`` (nothing when it already finished)."""
+        ...
+
+    def task_slots(self) -> int:
+        """Task slots of the live workers (``/totalWorkerCapacity``)."""
+        ...
+
+    def allocate_from_supervisor(self, request: JsonObject) -> JsonObject | None:
+        """A sub-task's segment id from its supervisor (overwrite mode)."""
+        ...
+
+    def report_to_supervisor(self, report: JsonObject) -> None:
+        """A sub-task's PushedSegmentsReport to its supervisor."""
+        ...
+
+    def sub_task_reports(self) -> dict[str, JsonObject]:
+        """A supervisor's reports from its sub-tasks, by sub-task id."""
+        ...
+
 
 def lock_type_from_context(payload: JsonObject) -> LockType:
     """``taskLockType``, else ``useSharedLock``, else EXCLUSIVE (spec §5.4)."""
@@ -104,13 +137,6 @@ class TaskType:
     def constructor_problem(self, problem: str) -> str:
         """Jackson's text for an exception thrown by the task's constructor."""
         return f"Cannot construct instance of `{self.java_class}`, problem: {problem}"
-
-    def validate(self, payload: JsonObject) -> None:
-        """Refuse what Druid's Jackson constructor refuses.
-
-        Raises:
-            InvalidTaskSpec: with Druid's message.
-        """
 
     def datasource(self, payload: JsonObject) -> str:
         value = payload.get("dataSource")

@@ -2,8 +2,12 @@
 ParallelIndexSupervisorTask), run in the task's own process.
 
 ``index_parallel`` runs sequentially in the supervisor task itself, as Druid does
-with ``maxNumConcurrentSubTasks`` 1; a larger value runs the same way here (no
-sub-tasks yet).
+with ``maxNumConcurrentSubTasks`` 1 (absent) or an input source that cannot be split
+(``inline``). With more, it is Druid's ParallelIndexSupervisorTask in single-phase
+mode (``SupervisorRun``): one ``single_phase_sub_task`` per input file (``local``)
+or URI (``http``), at most ``maxNumConcurrentSubTasks`` at once, each an ordinary
+task any worker claims; they push segments, report them (``SubTaskRun``), and the
+supervisor publishes them all in one ``segmentTransactionalInsert``.
 
 Locks, as Druid's IndexTask takes them:
 
@@ -20,6 +24,7 @@ that fails or is shut down publishes nothing and removes the files it wrote.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -37,13 +42,16 @@ from overlord.ingest import (
     SegmentDescription,
     delete_segment_file,
 )
-from overlord.segments import SegmentIdWithShardSpec
+from overlord.ingest.sources import local_files
+from overlord.ingest.spec import LocalSource
+from overlord.segments import DataSegment, SegmentIdWithShardSpec
 from overlord.states import TaskState
 from overlord.taskactions import (
     LockList,
     LockTryAcquire,
     SegmentAllocate,
     SegmentTransactionalInsert,
+    SurrogateAction,
 )
 from overlord.tasktypes.base import (
     PRIORITY_BATCH_INDEX,
@@ -126,11 +134,6 @@ class IndexTaskType(TaskType):
     java_class = "org.apache.druid.indexing.common.task.IndexTask"
     default_priority = PRIORITY_BATCH_INDEX
 
-    def validate(self, payload: JsonObject) -> None:
-        if not isinstance(payload.get("spec"), dict):
-            raise InvalidTaskSpec("spec must not be null")
-        self.datasource(payload)
-
     def datasource(self, payload: JsonObject) -> str:
         value = _get(payload, "spec", "dataSchema", "dataSource")
         if not isinstance(value, str) or not value:
@@ -162,6 +165,37 @@ class IndexTaskType(TaskType):
 class IndexParallelTaskType(IndexTaskType):
     name = "index_parallel"
     java_class = "org.apache.druid.indexing.common.task.batch.parallel.ParallelIndexSupervisorTask"
+
+    def run(self, context: TaskContext) -> TaskResult:
+        splits = parallel_splits(context.payload)
+        if splits is None:
+            return IndexRun(context).run()
+        if context.task_slots() < 2:
+            # Druid would wait for a free slot forever: the supervisor holds the only
+            # one. Running the splits itself is what maxNumConcurrentSubTasks 1 does.
+            context.log(
+                "Fewer than 2 task slots: running sequentially in the supervisor task"
+            )
+            return IndexRun(context).run()
+        return SupervisorRun(context, splits).run()
+
+
+class SinglePhaseSubTaskType(IndexTaskType):
+    """Druid's SinglePhaseSubTask: one split of a supervisor's input; it pushes
+    segments and reports them to the supervisor instead of publishing them. Its
+    locks are the supervisor's (Druid's sub-tasks act through a
+    SurrogateTaskActionClient), so it needs none of its own to start."""
+
+    name = "single_phase_sub_task"
+    java_class = (
+        "org.apache.druid.indexing.common.task.batch.parallel.SinglePhaseSubTask"
+    )
+
+    def lock_needs(self, payload: JsonObject) -> list[LockNeed]:
+        return []
+
+    def run(self, context: TaskContext) -> TaskResult:
+        return SubTaskRun(context).run()
 
 
 class IndexRun:
@@ -198,8 +232,13 @@ class IndexRun:
         )
         empty = dict.fromkeys(build, 0)
         events = ingestion.unparseable_events() if ingestion is not None else []
+        # IndexTask.getTaskCompletionUnparseableEvents: both phases' lists (maybe
+        # empty) when maxSavedParseExceptions > 0, else nothing.
+        saving = ingestion is not None and ingestion.saves_parse_exceptions
         unparseable: JsonObject = (
-            {"determinePartitions": [], "buildSegments": events} if events else {}
+            {"determinePartitions": [], "buildSegments": events}
+            if events or saving
+            else {}
         )
         row_stats: JsonObject = {"determinePartitions": empty, "buildSegments": build}
         if live:
@@ -313,7 +352,7 @@ class IndexRun:
 
         def allocate(chunk: Interval, index: int) -> Allocation:
             self._check_stop()
-            result = self.context.action(
+            result = self._allocate_action(
                 SegmentAllocate(
                     datasource=datasource,
                     timestamp=chunk.start,
@@ -323,7 +362,7 @@ class IndexRun:
                     preferred_segment_granularity=parse_granularity(
                         granularity_spec.get("segmentGranularity", "DAY")
                     ),
-                    sequence_name=self.task_id,
+                    sequence_name=self.sequence_name(),
                     previous_segment_id=self._previous,
                     task_lock_type=self.lock_type,
                 )
@@ -344,6 +383,12 @@ class IndexRun:
 
         return allocate
 
+    def sequence_name(self) -> str:
+        return self.task_id
+
+    def _allocate_action(self, action: SegmentAllocate) -> Any:
+        return self.context.action(action)
+
     # --- the run ------------------------------------------------------------------
 
     def run(self) -> TaskResult:
@@ -353,11 +398,6 @@ class IndexRun:
         except InvalidTaskSpec as error:
             return self._fail(str(error))
         spec_json: JsonObject = self.payload["spec"]
-        if (_get(spec_json, "tuningConfig", "maxNumConcurrentSubTasks") or 1) > 1:
-            context.log(
-                "maxNumConcurrentSubTasks > 1: running sequentially in this task "
-                "(sub-tasks are not supported yet)"
-            )
         self.state = "BUILD_SEGMENTS"
         self._started = time.monotonic()
         done = threading.Event()
@@ -382,7 +422,7 @@ class IndexRun:
                 reporter.join()
             if context.should_stop():
                 raise IngestStopped
-            return self._publish(segments)
+            return self._finish(segments)
         except IngestStopped:
             _delete_files(segments)
             return self._fail(STOPPED)
@@ -394,25 +434,34 @@ class IndexRun:
             self._fail(f"{type(error).__name__}: {error}")
             raise
 
-    def _publish(self, segments: list[SegmentDescription]) -> TaskResult:
+    def _finish(self, segments: list[SegmentDescription]) -> TaskResult:
+        """What a run does with the segments it pushed: publish them."""
+        return self._publish(
+            [segment.to_json() for segment in segments],
+            lambda: _delete_files(segments),
+        )
+
+    def _publish(
+        self, documents: list[JsonObject], discard: Callable[[], None]
+    ) -> TaskResult:
         try:
             result = self.context.action(
                 SegmentTransactionalInsert(
-                    tuple(segment.to_data_segment() for segment in segments)
+                    tuple(DataSegment.from_json(document) for document in documents)
                 )
             )
         except BaseException:
-            _delete_files(segments)
+            discard()
             raise
         if not isinstance(result, dict) or not result.get("success"):
-            _delete_files(segments)
+            discard()
             message = (
                 result.get("errorMsg") if isinstance(result, dict) else None
             ) or "Failed to publish segments."
             return self._fail(str(message))
-        self.published = len(segments)
+        self.published = len(documents)
         self.state = "COMPLETED"
-        self.context.log(f"Published [{len(segments)}] segments")
+        self.context.log(f"Published [{len(documents)}] segments")
         self._write_report(None)
         return TaskResult(TaskState.SUCCESS)
 
@@ -428,3 +477,360 @@ def _delete_files(segments: list[SegmentDescription]) -> None:
             delete_segment_file(segment.load_spec)
         except OSError:
             continue
+
+
+# --- index_parallel with sub-tasks (single-phase) -------------------------------------
+
+# How often the supervisor polls its sub-tasks' statuses (Druid's
+# taskStatusCheckPeriodMs defaults to 1000 ms).
+SUB_TASK_POLL_SECONDS = 0.2
+PHASE = "segment generation"
+# ParallelIndexSupervisorTask.TASK_PHASE_FAILURE_MSG.
+PHASE_FAILED = f"Failed in phase[{PHASE}]. See task logs for details."
+_ZERO_STATS = {
+    "processed": 0,
+    "processedBytes": 0,
+    "processedWithError": 0,
+    "thrownAway": 0,
+    "unparseable": 0,
+}
+
+
+def parallel_splits(payload: JsonObject) -> list[JsonObject] | None:
+    """The sub-tasks' input sources (SplittableInputSource.createSplits then
+    withSplit), or None when the supervisor runs the input itself: Druid's
+    ``isParallelMode`` is false with ``maxNumConcurrentSubTasks`` ≤ 1 or a source that
+    cannot be split (``inline``). One file (``local``) or URI (``http``) per split:
+    Druid's default ``splitHintSpec`` would group small files up to 1 GiB, here each
+    file is its own sub-task (as with ``maxNumFiles: 1``)."""
+    limit = _get(payload, "spec", "tuningConfig", "maxNumConcurrentSubTasks")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 1:
+        return None
+    source = _get(payload, "spec", "ioConfig", "inputSource")
+    if not isinstance(source, dict):
+        return None
+    if source.get("type") == "local":
+        try:
+            spec = build_spec(payload)
+            if not isinstance(spec.source, LocalSource):
+                return None
+            files = local_files(spec.source)
+        except (InvalidTaskSpec, IngestError):
+            return None  # the sequential run fails with the message
+        splits: list[JsonObject] = [
+            {"type": "local", "files": [path]} for path in files
+        ]
+    elif source.get("type") == "http" and isinstance(source.get("uris"), list):
+        splits = [{**source, "uris": [uri]} for uri in source["uris"]]
+    else:
+        return None
+    return splits or None
+
+
+def _row_totals(report: JsonObject) -> tuple[JsonObject, list[Any]]:
+    """buildSegments totals and unparseable events of a sub-task's own report."""
+    payload = _get(report, "ingestionStatsAndErrors", "payload") or {}
+    totals = _get(payload, "rowStats", "buildSegments") or {}
+    events = _get(payload, "unparseableEvents", "buildSegments") or []
+    return (totals if isinstance(totals, dict) else {}), (
+        events if isinstance(events, list) else []
+    )
+
+
+class SupervisorRun(IndexRun):
+    """ParallelIndexSupervisorTask with SinglePhaseParallelIndexTaskRunner: submit a
+    sub-task per split (at most ``maxNumConcurrentSubTasks`` active), poll them,
+    and publish every pushed segment at once when all succeeded.
+
+    A failed sub-task fails the supervisor with Druid's phase message (Druid first
+    retries it up to ``maxRetry`` times; overlord does not retry) after its other
+    sub-tasks are shut down; nothing is published and the pushed files are removed.
+    """
+
+    def __init__(self, context: TaskContext, splits: list[JsonObject]) -> None:
+        super().__init__(context)
+        self.splits = splits
+        self.limit = int(
+            self.payload["spec"]["tuningConfig"]["maxNumConcurrentSubTasks"]
+        )
+        self.reports: dict[str, JsonObject] = {}
+        self.running: dict[str, str] = {}
+        self.submitted: list[str] = []
+
+    # --- reports: the sub-tasks' row stats summed ------------------------------------
+
+    def report(self, error_msg: str | None, *, live: bool = False) -> JsonObject:
+        """Druid's parallel report: ``rowStats.totals.buildSegments`` summed over the
+        sub-tasks' reports, their unparseable events joined."""
+        totals = dict(_ZERO_STATS)
+        events: list[Any] = []
+        for report in self.reports.values():
+            figures, found = _row_totals(report.get("taskReport") or {})
+            for key in totals:
+                value = figures.get(key)
+                if isinstance(value, int):
+                    totals[key] += value
+            events.extend(found)
+        payload: JsonObject = {
+            "ingestionState": self.state,
+            "unparseableEvents": {"buildSegments": events},
+            "rowStats": {"totals": {"buildSegments": totals}},
+        }
+        if not live:
+            payload.update(
+                {
+                    "errorMsg": error_msg,
+                    "segmentAvailabilityConfirmed": False,
+                    "segmentAvailabilityWaitTimeMs": 0,
+                    "recordsProcessed": None,
+                }
+            )
+            if self.published is not None:
+                payload["segmentsPublished"] = self.published
+        return {
+            "ingestionStatsAndErrors": {
+                "type": "ingestionStatsAndErrors",
+                "taskId": self.task_id,
+                "payload": payload,
+            }
+        }
+
+    # --- sub-tasks ----------------------------------------------------------------------
+
+    def _sub_task(self, number: int, split: JsonObject) -> JsonObject:
+        """SinglePhaseSubTaskSpec.newSubTask: the supervisor's spec with the split
+        as its input source, its group and context."""
+        spec = self.payload["spec"]
+        return {
+            "type": SinglePhaseSubTaskType.name,
+            "groupId": self.payload.get("groupId") or self.task_id,
+            "supervisorTaskId": self.task_id,
+            "subtaskSpecId": f"{self.task_id}_{number}",
+            "numAttempts": 0,
+            "spec": {
+                **spec,
+                "ioConfig": {**(spec.get("ioConfig") or {}), "inputSource": split},
+            },
+            "context": dict(self.payload.get("context") or {}),
+        }
+
+    def _stop_sub_tasks(self) -> None:
+        for task_id in list(self.running):
+            try:
+                self.context.shutdown_task(task_id)
+            except Exception as error:  # the store may be briefly unreachable
+                self.context.log(f"Could not stop sub task[{task_id}]: {error}")
+        self.running.clear()
+
+    def _own_reports(self) -> dict[str, JsonObject]:
+        """The reports of the sub-tasks this run submitted (a task posted by hand
+        with this supervisor's id gets nothing published)."""
+        reports = self.context.sub_task_reports()
+        return {t: reports[t] for t in self.submitted if t in reports}
+
+    def _discard_pushed(self) -> None:
+        for report in self._own_reports().values():
+            for segment in report.get("segments") or []:
+                _delete_file(segment)
+
+    def run(self) -> TaskResult:
+        context = self.context
+        self.state = "BUILD_SEGMENTS"
+        context.log(
+            f"Running [{len(self.splits)}] sub tasks, at most [{self.limit}] at once"
+        )
+        try:
+            failed = self._run_sub_tasks()
+            if failed is not None:
+                self._stop_sub_tasks()
+                context.log(f"Failed because of the failed sub task[{failed}]")
+                self._discard_pushed()
+                return self._fail(PHASE_FAILED)
+            self.reports = self._own_reports()
+            missing = [t for t in self.submitted if t not in self.reports]
+            if missing:
+                # ParallelIndexPhaseRunner's check on a succeeded sub-task.
+                raise IngestError(f"Missing reports from task[{missing[0]}]!")
+            return self._publish_all()
+        except IngestStopped:
+            self._stop_sub_tasks()
+            self._discard_pushed()
+            return self._fail(STOPPED)
+        except BaseException as error:
+            self._stop_sub_tasks()
+            self._discard_pushed()
+            if isinstance(error, ActionFailed | IngestError):
+                return self._fail(str(error))
+            raise
+
+    def _run_sub_tasks(self) -> str | None:
+        """Submit and watch the sub-tasks; the id of the first failed one, or None
+        when all succeeded."""
+        context = self.context
+        submitted = 0
+        last_report = 0.0
+        while True:
+            self._check_stop()
+            while len(self.running) < self.limit and submitted < len(self.splits):
+                task_id = context.submit_task(
+                    self._sub_task(submitted, self.splits[submitted])
+                )
+                context.log(
+                    f"Submitted sub task[{task_id}] for split[{submitted}] "
+                    f"{json.dumps(self.splits[submitted].get('files') or self.splits[submitted].get('uris'))}"
+                )
+                self.running[task_id] = f"{self.task_id}_{submitted}"
+                self.submitted.append(task_id)
+                submitted += 1
+            if not self.running:
+                return None
+            for task_id, status in context.task_statuses(list(self.running)).items():
+                if status.status is TaskState.SUCCESS:
+                    del self.running[task_id]
+                    context.log(f"Sub task[{task_id}] succeeded")
+                elif status.status is TaskState.FAILED:
+                    del self.running[task_id]
+                    context.log(f"Sub task[{task_id}] failed: {status.error_msg}")
+                    return task_id
+            if time.monotonic() - last_report >= LIVE_REPORT_SECONDS:
+                last_report = time.monotonic()
+                self.reports = self._own_reports()
+                self._write_report(None, live=True)
+            if self.running and not context.sleep(SUB_TASK_POLL_SECONDS):
+                raise IngestStopped
+
+    def _publish_all(self) -> TaskResult:
+        """Every reported segment in one segmentTransactionalInsert. Overwriting,
+        the core partitions of each chunk are the segments pushed into it (Druid
+        annotates the sub-tasks' BuildingNumberedShardSpecs so at publish)."""
+        documents: list[JsonObject] = []
+        for report in self.reports.values():
+            documents.extend(report.get("segments") or [])
+        append = _get(self.payload, "spec", "ioConfig", "appendToExisting") is True
+        if not append:
+            counts: dict[tuple[str, str], int] = {}
+            for document in documents:
+                key = (str(document["interval"]), str(document["version"]))
+                counts[key] = counts.get(key, 0) + 1
+            documents = [
+                {
+                    **document,
+                    "shardSpec": {
+                        **document["shardSpec"],
+                        "partitions": counts[
+                            (str(document["interval"]), str(document["version"]))
+                        ],
+                    },
+                }
+                for document in documents
+            ]
+        documents.sort(
+            key=lambda d: (d["interval"], d["version"], d["shardSpec"]["partitionNum"])
+        )
+        if self.context.should_stop():
+            raise IngestStopped
+        return self._publish(documents, self._discard_pushed)
+
+
+class SubTaskRun(IndexRun):
+    """SinglePhaseSubTask: ingest one split, push its segments, report them to the
+    supervisor (a PushedSegmentsReport with the sub-task's own report), publish
+    nothing. Segment ids come from the supervisor: overwriting, through its
+    coordinating allocator (the supervisor's lock version, partitions numbered
+    across its sub-tasks); appending, through ``segmentAllocate`` as the
+    supervisor (Druid's SurrogateAction), ``subtaskSpecId`` being the sequence."""
+
+    def __init__(self, context: TaskContext) -> None:
+        super().__init__(context)
+        self.supervisor_id = self.payload.get("supervisorTaskId")
+
+    def sequence_name(self) -> str:
+        spec_id = self.payload.get("subtaskSpecId")
+        return spec_id if isinstance(spec_id, str) and spec_id else self.task_id
+
+    def _allocate_action(self, action: SegmentAllocate) -> Any:
+        return self.context.action(SurrogateAction(str(self.supervisor_id), action))
+
+    def allocator(self, spec_json: JsonObject) -> Callable[[Interval, int], Allocation]:
+        granularity_spec = _get(spec_json, "dataSchema", "granularitySpec") or {}
+        if _get(spec_json, "ioConfig", "appendToExisting") is True:
+            return self._allocate_by_action(granularity_spec)
+        datasource = self.payload["spec"]["dataSchema"]["dataSource"]
+
+        def allocate(chunk: Interval, index: int) -> Allocation:
+            self._check_stop()
+            result = self.context.allocate_from_supervisor(
+                {
+                    "dataSource": datasource,
+                    "timestamp": format_druid(chunk.start),
+                    "segmentGranularity": granularity_spec.get(
+                        "segmentGranularity", "DAY"
+                    ),
+                    "sequenceName": self.sequence_name(),
+                    "previousSegmentId": self._previous,
+                    "lockType": self.lock_type,
+                }
+            )
+            if result is None:
+                raise IngestError(f"Cannot acquire a lock for interval[{chunk}]")
+            shard = result.get("shardSpec") or {}
+            self._previous = str(SegmentIdWithShardSpec.from_json(result).id)
+            return Allocation(str(result["version"]), int(shard["partitionNum"]), 0)
+
+        return allocate
+
+    def report(self, error_msg: str | None, *, live: bool = False) -> JsonObject:
+        """SinglePhaseSubTask's reports: buildSegments only; the completion report
+        says COMPLETED even for a failure, as Druid's does."""
+        if live:
+            return super().report(error_msg, live=True)
+        ingestion = self.ingestion
+        totals = ingestion.stats.to_json() if ingestion is not None else _ZERO_STATS
+        events = ingestion.unparseable_events() if ingestion is not None else []
+        return {
+            "ingestionStatsAndErrors": {
+                "type": "ingestionStatsAndErrors",
+                "taskId": self.task_id,
+                "payload": {
+                    "ingestionState": "COMPLETED",
+                    "unparseableEvents": {"buildSegments": events},
+                    "rowStats": {"buildSegments": dict(totals)},
+                    "errorMsg": error_msg,
+                    "segmentAvailabilityConfirmed": False,
+                    "segmentAvailabilityWaitTimeMs": 0,
+                    "recordsProcessed": None,
+                },
+            }
+        }
+
+    def _finish(self, segments: list[SegmentDescription]) -> TaskResult:
+        own = self.report(None)
+        try:
+            self.context.report_to_supervisor(
+                {
+                    "type": "pushed_segments",
+                    "taskId": self.task_id,
+                    "oldSegments": [],
+                    "segments": [segment.to_json() for segment in segments],
+                    "taskReport": own,
+                }
+            )
+        except BaseException:
+            _delete_files(segments)
+            raise
+        self.state = "COMPLETED"
+        self.context.log(
+            f"Pushed [{len(segments)}] segments, reported to supervisor "
+            f"task[{self.supervisor_id}]"
+        )
+        self._write_report(None)
+        return TaskResult(TaskState.SUCCESS)
+
+
+def _delete_file(segment: JsonObject) -> None:
+    load_spec = segment.get("loadSpec")
+    if isinstance(load_spec, dict):
+        try:
+            delete_segment_file(load_spec)
+        except OSError:
+            return

@@ -41,20 +41,6 @@ class KillTaskType(TaskType):
             raise InvalidTaskSpec(self.constructor_problem("interval empty"))
         return interval
 
-    def validate(self, payload: JsonObject) -> None:
-        self.datasource(payload)
-        self.interval(payload)
-        for key in ("batchSize", "limit"):
-            value = payload.get(key)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InvalidTaskSpec(
-                    self.constructor_problem(
-                        f"{key}[{value}] must be a positive integer."
-                    )
-                )
-
     def make_id(self, payload: JsonObject, now: dt.datetime) -> str:
         interval = self.interval(payload)
         return "_".join(

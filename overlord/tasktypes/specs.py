@@ -158,4 +158,18 @@ class IndexSpec:
     context: JsonObject | None
 
 
-TaskSpec = NoopSpec | KillSpec | IndexSpec
+@dataclass(frozen=True)
+class SinglePhaseSubTaskSpec:
+    """Druid's SinglePhaseSubTask: an ``index_parallel`` supervisor's worker task
+    (the supervisor submits it; a user may post one too, as Druid accepts it)."""
+
+    id: str | None
+    group_id: str | None
+    supervisor_task_id: str | None
+    subtask_spec_id: str | None
+    num_attempts: int
+    spec: IngestionSpec
+    context: JsonObject | None
+
+
+TaskSpec = NoopSpec | KillSpec | IndexSpec | SinglePhaseSubTaskSpec

@@ -21,6 +21,7 @@ from typing import TypeVar
 from overlord.config import Settings
 from overlord.db import Database, is_unavailable, retry
 from overlord.jsondepth import allow_max_nesting_depth
+from overlord.logs import configure as configure_logging
 from overlord.processes import die_with_parent
 from overlord.services import actions
 from overlord.services.execution import (
@@ -61,7 +62,7 @@ def _prepare(settings: Settings) -> threading.Event:
     # Started with both blocked (the forkserver's mask): a SIGTERM the process group
     # got meanwhile is delivered now and stops the task.
     resume_stop_signals()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     allow_max_nesting_depth()  # the task's payload may nest 1000 deep
     return stop
 

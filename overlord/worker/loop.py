@@ -24,12 +24,13 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from overlord import __version__
+from overlord import __version__, metrics
 from overlord.config import Settings
 from overlord.db import Database, Waker, database_now, is_unavailable, retry
 from overlord.errors import DatabaseBusy
 from overlord.jsondepth import allow_max_nesting_depth
 from overlord.services import duties, scheduler
+from overlord.services import metrics as metrics_service
 from overlord.services.execution import RUN_FAILED, finish_task
 from overlord.states import TaskState
 from overlord.store import execution as execution_store
@@ -253,7 +254,13 @@ class Worker:
             )
             _start_process(process)
         self.slots[task_id] = Slot(task_id, process, started)
-        log.info("task %s started in process %s", task_id, process.pid)
+        log.info(
+            "task %s started in process %s",
+            task_id,
+            process.pid,
+            extra={"task_id": task_id},
+        )
+        self._record(metrics_service.record_task_start, task_id, started)
         self._prepare_spares()
 
     def _take_spare(self) -> tuple[Any, Any] | None:
@@ -365,7 +372,22 @@ class Worker:
             # compare-and-set changes nothing; after a crash or a kill it makes the
             # task FAILED (a status a shutdown already wrote is kept).
             if self._fail_dead_task(task_id, slot.started):
-                log.warning("task %s ended without its final status", task_id)
+                log.warning(
+                    "task %s ended without its final status",
+                    task_id,
+                    extra={"task_id": task_id},
+                )
+            self._record(metrics_service.record_task_end, task_id)
+
+    def _record(self, record: Any, *args: Any) -> None:
+        """Metrics of a task start or end: only where a scrape can see them (serve's
+        multiprocess directory); never a reason for the loop to fail."""
+        if not metrics.multiprocess():
+            return
+        try:
+            self.database.run(lambda session: record(session, *args))
+        except Exception as error:  # a metric is not worth a failed step
+            log.debug("metrics of %s not recorded: %s", args[0], error)
 
     def _fail_dead_task(self, task_id: str, started: Any) -> bool:
         def fail(session: Any) -> bool:
@@ -415,9 +437,10 @@ class Worker:
                 ),
                 write=True,
             )
+            metrics.duty_ran("leases")
         period = self.settings.pending_segments_cleanup_period.total_seconds()
         if period > 0 and self.timers.due("pending_segments", period):
-            self.database.run(
+            removed = self.database.run(
                 lambda session: duties.kill_stale_pending_segments(
                     session,
                     now=utcnow(),
@@ -425,6 +448,7 @@ class Worker:
                 ),
                 write=True,
             )
+            metrics.duty_ran("pending_segments", sum(removed.values()))
         if self.timers.due("workers", self.settings.task_lease.total_seconds()):
             self.database.run(
                 lambda session: execution_store.remove_silent_workers(

@@ -49,7 +49,7 @@ UNKNOWN_TYPE = (
     "Please make sure to load all the necessary extensions and jars with type "
     "'{name}'. Could not resolve type id '{name}' as a subtype of "
     "`org.apache.druid.indexing.common.task.Task` known type ids = "
-    "[index, index_parallel, kill, noop]"
+    "[index, index_parallel, kill, noop, single_phase_sub_task]"
 )
 NON_NUMERIC = (
     "Non-standard token '{token}': enable "

@@ -140,8 +140,8 @@ AGGREGATORS = (
 )
 FILTERS = (
     "and, arrayContainsElement, bound, columnComparison, equals, expression, "
-    "extraction, false, in, interval, javascript, like, not, null, or, range, regex, "
-    "search, selector, spatial, true"
+    "extraction, false, in, interval, isfalse, istrue, javascript, like, not, null, "
+    "or, range, regex, search, selector, spatial, true"
 )
 
 # (id, posted document, the whole 400 error text)
@@ -290,6 +290,34 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
         _with(KILL_BASE, "limit", [1]),
         f"Cannot deserialize value of type `java.lang.Integer` from {ARRAY}"
         + _chain(f'{KILL}["limit"]'),
+    ),
+    (
+        "kill-no-dataSource",
+        {"type": "kill", "interval": "2020/2021", "batchSize": 0},
+        f"Cannot construct instance of `{KILL}`, problem: dataSource",
+    ),
+    (
+        "kill-empty-interval",
+        {**KILL_BASE, "id": "kill_me", "interval": "2020/2020"},
+        f"Cannot construct instance of `{KILL}`, problem: interval empty",
+    ),
+    (
+        "kill-batchSize-zero",
+        _with(KILL_BASE, "batchSize", 0),
+        f"Cannot construct instance of `{KILL}`, problem: batchSize[0] must be a "
+        "positive integer.",
+    ),
+    (
+        "kill-batchSize-before-limit",
+        {**KILL_BASE, "batchSize": 0, "limit": -1},
+        f"Cannot construct instance of `{KILL}`, problem: batchSize[0] must be a "
+        "positive integer.",
+    ),
+    (
+        "kill-limit-zero",
+        _with(KILL_BASE, "limit", 0),
+        f"Cannot construct instance of `{KILL}`, problem: limit[0] must be a "
+        "positive integer.",
     ),
     (
         "kill-maxUsedStatusLastUpdatedTime",

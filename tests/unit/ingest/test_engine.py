@@ -4,6 +4,7 @@ parse-exception limits, stopping."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -418,10 +419,11 @@ def test_log_parse_exceptions(tmp_path: Path) -> None:
         "Encountered parse exception: Unable to parse row [{bad]"
     ]
     assert lines[0] == "Reading input [inline]"
-    assert lines[-1].startswith(
+    assert lines[-2].startswith(
         "Wrote segment ds 2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z "
         "partition 0: 1 rows, "
     )
+    assert re.fullmatch(r"Ingestion done; peak RSS \d+ KiB", lines[-1])
 
 
 def test_corrupt_input_fails_with_its_name(tmp_path: Path) -> None:

@@ -1,0 +1,69 @@
+"""``GET /metrics`` (Prometheus text format) and the per-request hooks that feed
+the HTTP metrics and the access log."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+
+from overlord import metrics
+from overlord.api.state import database, settings
+from overlord.services.metrics import store_state
+
+bp = Blueprint("metrics", __name__)
+access_log = logging.getLogger("overlord.access")
+
+
+@bp.get("/metrics")
+def get_metrics() -> Response:
+    state = database().run(store_state)
+    return Response(metrics.render(state), content_type=metrics.CONTENT_TYPE)
+
+
+def _route() -> str:
+    rule = request.url_rule
+    # The URL template, never the path: a task id in a label would make one series
+    # per task (the cardinality blow-up of Druid issue #14638).
+    return rule.rule if rule is not None else metrics.UNMATCHED_ROUTE
+
+
+def _started() -> None:
+    g.overlord_started = time.perf_counter()
+
+
+def _finished(response: Response) -> Response:
+    started = g.get("overlord_started")
+    if started is None:
+        return response
+    seconds = time.perf_counter() - started
+    route = _route()
+    metrics.observe_request(route, request.method, response.status_code, seconds)
+    if settings().access_log:
+        task_id = (request.view_args or {}).get("task_id")
+        opaque_id = request.headers.get("X-Opaque-Id")
+        access_log.info(
+            "%s %s %s %.1fms%s%s",
+            request.method,
+            route,
+            response.status_code,
+            seconds * 1000,
+            f" task={task_id}" if task_id else "",
+            f" opaque_id={opaque_id}" if opaque_id else "",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 3),
+                "task_id": task_id,
+                "opaque_id": opaque_id,
+            },
+        )
+    return response
+
+
+def install(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.before_request(_started)
+    app.after_request(_finished)
