@@ -15,8 +15,14 @@ from overlord.timeutil import (
     MIN_DATETIME,
     Interval,
     InvalidTime,
+    format_period,
     parse_period,
 )
+
+# A granularity: a standard name (``"DAY"``, ``"NONE"``, ``"ALL"``…, upper case) or
+# the length of a fixed UTC period granularity (``{"type": "period", "period":
+# "PT2H"}``). Values of this type are what ``parse_granularity`` returns.
+Granularity = str | dt.timedelta
 
 # Coarse to fine, as Druid's GranularityType lists the standard ones.
 STANDARD = [
@@ -48,7 +54,7 @@ _FIXED = {
 }
 
 
-def parse_granularity(value: Any) -> str | dt.timedelta:
+def parse_granularity(value: Any) -> Granularity:
     """A standard name (``"DAY"``, ``"none"``…) or a fixed UTC period granularity.
 
     Raises:
@@ -80,7 +86,7 @@ def _calendar_name(period: str) -> str | None:
     return {"P1Y": "YEAR", "P3M": "QUARTER", "P1M": "MONTH"}.get(period.upper())
 
 
-def bucket(granularity: str | dt.timedelta, when: dt.datetime) -> Interval:
+def bucket(granularity: Granularity, when: dt.datetime) -> Interval:
     """The granularity bucket containing ``when`` (UTC)."""
     if isinstance(granularity, dt.timedelta):
         return _fixed_bucket(granularity, when)
@@ -109,20 +115,36 @@ def _fixed_bucket(size: dt.timedelta, when: dt.datetime) -> Interval:
     return Interval(start, start + size)
 
 
-def finer_or_equal(preferred: str | dt.timedelta) -> list[str | dt.timedelta]:
+def finer_or_equal(preferred: Granularity) -> list[Granularity]:
     """The preferred granularity, then each finer standard one (WEEK only when it
     is the preferred one), as Druid's segment allocation tries them."""
     if not isinstance(preferred, str) or preferred not in STANDARD:
         return [preferred]
     index = STANDARD.index(preferred)
-    finer: list[str | dt.timedelta] = [preferred]
+    finer: list[Granularity] = [preferred]
     finer += [g for g in STANDARD[index + 1 :] if g != "WEEK"]
     return finer
 
 
-def fixed_size(granularity: str | dt.timedelta) -> dt.timedelta | None:
+def fixed_size(granularity: Granularity) -> dt.timedelta | None:
     """The length of a granularity whose buckets all have one length from the epoch
     (``HOUR``, ``PT2H``…); None for NONE, ALL and calendar ones (WEEK and longer)."""
     if isinstance(granularity, dt.timedelta):
         return granularity
     return _FIXED.get(granularity)
+
+
+def granularity_json(granularity: Granularity) -> Any:
+    """Druid's Granularity JSON: standard period granularities as their upper-case
+    name (``PeriodGranularity.serialize``), ``none``/``all`` by type, other periods
+    as ``{"type": "period"…}`` in UTC."""
+    if isinstance(granularity, dt.timedelta):
+        return {
+            "type": "period",
+            "period": format_period(granularity),
+            "timeZone": "UTC",
+            "origin": None,
+        }
+    if granularity in ("NONE", "ALL"):
+        return {"type": granularity.lower()}
+    return granularity

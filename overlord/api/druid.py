@@ -30,17 +30,15 @@ from overlord.api.responses import (
 )
 from overlord.api.state import audit_info, database, settings
 from overlord.errors import InvalidInput, NoActiveTasks
+from overlord.jackson import JAVA_INT_MAX, JAVA_INT_MIN, JAVA_LONG_MAX, JAVA_LONG_MIN
+from overlord.schemas.actions import load_action
 from overlord.schemas.druid import (
     dump_task_status_plus,
     lock_filter_policies_schema,
     task_list_args_schema,
     task_status_schema,
 )
-from overlord.schemas.locked_intervals import (
-    JAVA_INT_MAX,
-    JAVA_INT_MIN,
-    load_min_task_priority,
-)
+from overlord.schemas.locked_intervals import load_min_task_priority
 from overlord.schemas.task_specs import load_task_spec
 from overlord.schemas.worker_config import (
     DEFAULT_WORKER_CONFIG,
@@ -54,6 +52,7 @@ from overlord.services import worker_config as worker_config_service
 from overlord.services import workers as worker_service
 from overlord.services.locks import LockFilterPolicy
 from overlord.states import ListState
+from overlord.taskactions import LockAcquire
 from overlord.timeutil import InvalidTime, parse_interval, utcnow
 
 bp = Blueprint("druid", __name__, url_prefix="/druid/indexer/v1")
@@ -313,15 +312,20 @@ def post_action() -> Response:
     for key in ("id", "groupId", "dataSource"):
         if _unstorable(task.get(key)):
             raise InvalidInput(f"Invalid value for field [task.{key}]: contains NUL")
+    try:
+        typed = load_action(action)
+    except ValidationError as error:
+        raise InvalidInput(str(error.messages[0])) from None
     db = database()
-    waits = action.get("type") == "lockAcquire"
+    waits = isinstance(typed, LockAcquire)
     deadline = time.monotonic() + _lock_wait_seconds(
-        action.get("timeoutMs"), settings().action_wait_cap.total_seconds()
+        typed.timeout_ms if isinstance(typed, LockAcquire) else 0,
+        settings().action_wait_cap.total_seconds(),
     )
     while True:
         result = db.run(
             lambda session: action_service.perform_action(
-                session, task, action, utcnow()
+                session, task, typed, utcnow()
             ),
             write=True,
         )
@@ -335,16 +339,12 @@ def post_action() -> Response:
 LOCK_WAIT_POLL_SECONDS = 0.1
 
 
-def _lock_wait_seconds(timeout_ms: Any, cap: float) -> float:
+def _lock_wait_seconds(timeout_ms: int, cap: float) -> float:
     """How long lockAcquire may hold this HTTP thread: its ``timeoutMs``, at most
     the ``action_wait_cap`` setting. Druid's TimeChunkLockAcquireAction reads
     ``timeoutMs`` 0 (also when absent: a Java long) as "no limit"; a thread here
     never waits unbounded, so that too is the cap."""
-    if (
-        not isinstance(timeout_ms, int)
-        or isinstance(timeout_ms, bool)
-        or timeout_ms <= 0
-    ):
+    if timeout_ms <= 0:
         return cap
     return min(timeout_ms / 1000, cap)
 
@@ -481,9 +481,9 @@ def _int_or_404(name: str, text: str) -> int:
     stripped = text.strip()
     if _INTEGER.fullmatch(stripped):
         # No int() of a huge digit string: Python refuses over 4300 digits.
-        if len(stripped.lstrip("+-").lstrip("0")) <= len(str(LONG_MAX)):
+        if len(stripped.lstrip("+-").lstrip("0")) <= len(str(JAVA_LONG_MAX)):
             value = int(stripped)
-            if LONG_MIN <= value <= LONG_MAX:
+            if JAVA_LONG_MIN <= value <= JAVA_LONG_MAX:
                 return value
     elif not _DECIMAL.fullmatch(stripped) or _fits_long(stripped):
         raise NotFound(
@@ -492,7 +492,7 @@ def _int_or_404(name: str, text: str) -> int:
     raise InvalidInput(
         f"Invalid value for query parameter [{name}]: Numeric value "
         f"({_long_integer_desc(stripped)}) out of range of long "
-        f"({LONG_MIN} - {LONG_MAX})"
+        f"({JAVA_LONG_MIN} - {JAVA_LONG_MAX})"
     )
 
 
@@ -503,7 +503,6 @@ def _long_integer_desc(text: str) -> str:
     return f"[Integer with {len(text.lstrip('-'))} digits]"
 
 
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _DECIMAL = re.compile(
     r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII
@@ -514,7 +513,7 @@ def _fits_long(text: str) -> bool:
     """A decimal such as ``1e3`` or ``2.5`` stays "not a number" (404) unless its value
     is beyond a long (``1e400``): then it is out of range like a long digit string."""
     try:
-        return LONG_MIN <= Decimal(text) <= LONG_MAX
+        return JAVA_LONG_MIN <= Decimal(text) <= JAVA_LONG_MAX
     except InvalidOperation:  # pragma: no cover - _DECIMAL admits only decimals
         return True
 

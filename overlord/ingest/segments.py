@@ -16,6 +16,7 @@ from overlord.ingest.deep_storage import DeepStorage
 from overlord.ingest.rows import MULTI_VALUE_SEPARATOR, TIME
 from overlord.ingest.spec import Granularity
 from overlord.ingest.timestamps import bucket_interval, truncate
+from overlord.segments import DataSegment, ShardSpec
 from overlord.timeutil import Interval, format_druid
 
 ROW_GROUP_ROWS = 65_536
@@ -61,24 +62,23 @@ class SegmentDescription:
     num_rows: int
     binary_version: int = BINARY_VERSION
 
+    def to_data_segment(self) -> DataSegment:
+        """Druid's DataSegment (the row count is no part of it)."""
+        return DataSegment(
+            datasource=self.data_source,
+            interval=self.interval,
+            version=self.version,
+            load_spec=self.load_spec,
+            dimensions=self.dimensions,
+            metrics=self.metrics,
+            shard_spec=ShardSpec.numbered(self.partition_num, self.partitions),
+            binary_version=self.binary_version,
+            size=self.size,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """Druid's DataSegment JSON (``dimensions``/``metrics`` comma-joined; the
-        row count is no part of it)."""
-        return {
-            "dataSource": self.data_source,
-            "interval": f"{format_druid(self.interval.start)}/{format_druid(self.interval.end)}",
-            "version": self.version,
-            "loadSpec": self.load_spec,
-            "dimensions": ",".join(self.dimensions),
-            "metrics": ",".join(self.metrics),
-            "shardSpec": {
-                "type": "numbered",
-                "partitionNum": self.partition_num,
-                "partitions": self.partitions,
-            },
-            "binaryVersion": self.binary_version,
-            "size": self.size,
-        }
+        """Druid's DataSegment JSON (``dimensions``/``metrics`` comma-joined)."""
+        return self.to_data_segment().to_json()
 
 
 def storage_dir(

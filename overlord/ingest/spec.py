@@ -12,17 +12,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+# Granularity is re-exported: the engine's modules name it from here.
+from overlord.granularity import Granularity as Granularity
 from overlord.granularity import parse_granularity
+from overlord.jackson import JAVA_INT_MAX
 from overlord.timeutil import Interval, parse_druid_datetime, parse_interval
-
-Granularity = str | dt.timedelta
 
 # Druid's TuningConfig / DynamicPartitionsSpec defaults.
 DEFAULT_MAX_ROWS_PER_SEGMENT = 5_000_000
 DEFAULT_MAX_ROWS_IN_MEMORY = 1_000_000
 # Druid's default is a sixth of the JVM heap; the engine has no heap, so a fixed share.
 DEFAULT_MAX_BYTES_IN_MEMORY = 256 * 1024 * 1024
-JAVA_INT_MAX = 2**31 - 1
 
 
 # --- input sources ------------------------------------------------------------------

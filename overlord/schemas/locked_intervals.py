@@ -8,21 +8,9 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-JAVA_INT_MIN = -(2**31)
-JAVA_INT_MAX = 2**31 - 1
+from overlord.jackson import JAVA_INT_MAX, JAVA_INT_MIN, value_kind
+
 MAP_TYPE = "java.util.LinkedHashMap<java.lang.String,java.lang.Integer>"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "Array value"
-    if isinstance(value, str):
-        return "String value"
-    if isinstance(value, bool):
-        return "Boolean value"
-    if isinstance(value, dict):
-        return "Object value"
-    return "Number value"
 
 
 def _java_integer(datasource: str, value: Any) -> int:
@@ -50,7 +38,7 @@ def _java_integer(datasource: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(
             f"Cannot deserialize value of type `java.lang.Integer` from "
-            f'{_kind(value)} (through reference chain: {MAP_TYPE}["{datasource}"])'
+            f'{value_kind(value)} (through reference chain: {MAP_TYPE}["{datasource}"])'
         )
     if not JAVA_INT_MIN <= value <= JAVA_INT_MAX:
         shown = text if text is not None else str(value)
@@ -71,7 +59,7 @@ def load_min_task_priority(document: Any) -> dict[str, int]:
     """
     if not isinstance(document, dict):
         raise ValidationError(
-            f"Cannot deserialize value of type `{MAP_TYPE}` from {_kind(document)}"
+            f"Cannot deserialize value of type `{MAP_TYPE}` from {value_kind(document)}"
         )
     return {
         datasource: _java_integer(datasource, value)

@@ -23,6 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from overlord.errors import InvalidInput, InvalidTaskId
 from overlord.granularity import parse_granularity
+from overlord.jackson import INT, LONG, token_text
 from overlord.services.ids import MAX_ID_LENGTH, validate_id
 from overlord.tasktypes import specs
 from overlord.timeutil import (
@@ -32,8 +33,6 @@ from overlord.timeutil import (
     parse_interval,
 )
 
-LONG = ("long", -(2**63), 2**63 - 1)
-INT = ("int", -(2**31), 2**31 - 1)
 MAP_TYPE = "java.util.LinkedHashMap<java.lang.String,java.lang.Object>"
 STRING_LIST = "java.util.ArrayList<java.lang.String>"
 
@@ -41,24 +40,9 @@ _TASK = "org.apache.druid.indexing.common.task."
 _INPUT = "org.apache.druid.data.input.impl."
 
 
-def _token(value: Any) -> str:
-    """Jackson's description of the JSON token it could not bind."""
-    if isinstance(value, dict):
-        return "Object value (token `JsonToken.START_OBJECT`)"
-    if isinstance(value, list):
-        return "Array value (token `JsonToken.START_ARRAY`)"
-    if isinstance(value, bool):
-        return f"Boolean value (token `JsonToken.VALUE_{str(value).upper()}`)"
-    if isinstance(value, str):
-        return f'String "{value}"'
-    if isinstance(value, float | Decimal):
-        return "Floating-point value (token `JsonToken.VALUE_NUMBER_FLOAT`)"
-    return "Integer value (token `JsonToken.VALUE_NUMBER_INT`)"
-
-
 def _cannot(java_type: str, value: Any) -> ValidationError:
     return ValidationError(
-        f"Cannot deserialize value of type `{java_type}` from {_token(value)}"
+        f"Cannot deserialize value of type `{java_type}` from {token_text(value)}"
     )
 
 
@@ -176,11 +160,20 @@ def _cannot_object(java_type: str, value: Any) -> ValidationError:
 
 
 class JavaList(fields.List[Any]):
-    """``List<…>``: a JSON array (``ACCEPT_SINGLE_VALUE_AS_ARRAY`` is off)."""
+    """``List<…>``: a JSON array (``ACCEPT_SINGLE_VALUE_AS_ARRAY`` is off).
+    ``container_class`` names the collection in Jackson's reference chain."""
 
-    def __init__(self, inner: fields.Field[Any], java_type: str, **kw: Any) -> None:
+    def __init__(
+        self,
+        inner: fields.Field[Any],
+        java_type: str,
+        *,
+        container_class: str = "java.util.ArrayList",
+        **kw: Any,
+    ) -> None:
         super().__init__(inner, allow_none=True, load_default=None, **kw)
         self.java_type = java_type
+        self.container_class = container_class
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kw: Any
@@ -1123,7 +1116,8 @@ def _first_error(schema: JavaSchema, document: Any, messages: Any) -> str:
             # A constructor's own check: Jackson's chain ends at the object.
             break
         if isinstance(key, int):
-            chain.append(f"java.util.ArrayList[{key}]")
+            container = getattr(current_field, "container_class", "java.util.ArrayList")
+            chain.append(f"{container}[{key}]")
             data = data[key] if isinstance(data, list) and key < len(data) else None
             current_field = (
                 current_field.inner if isinstance(current_field, fields.List) else None
@@ -1144,6 +1138,10 @@ def _first_error(schema: JavaSchema, document: Any, messages: Any) -> str:
     if not chain:
         return str(message)
     return f"{message} (through reference chain: {'->'.join(chain)})"
+
+
+# The reference-chain builder other Jackson-shaped loaders share (task actions).
+first_error = _first_error
 
 
 def _first_key(messages: dict[Any, Any], data: Any) -> Any:

@@ -18,6 +18,8 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from overlord.jackson import value_kind
+
 _SETUP = "org.apache.druid.indexing.overlord.setup"
 STRATEGIES_WITH_LIMITS = ("equalDistribution", "fillCapacity")
 OTHER_STRATEGIES = (
@@ -43,24 +45,12 @@ DEFAULT_WORKER_CONFIG: dict[str, Any] = {
 }
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "Array value"
-    if isinstance(value, str):
-        return "String value"
-    if isinstance(value, bool):
-        return "Boolean value"
-    if isinstance(value, int | float):
-        return "Number value"
-    return "Object value"
-
-
 def _object(value: Any, java_type: str, path: str) -> dict[str, Any] | None:
     if value is None or isinstance(value, dict):
         return value
     where = f" (through reference chain: {path})" if path else ""
     raise ValidationError(
-        f"Cannot deserialize value of type `{java_type}` from {_kind(value)}{where}"
+        f"Cannot deserialize value of type `{java_type}` from {value_kind(value)}{where}"
     )
 
 
@@ -130,7 +120,7 @@ def load_worker_behavior_config(document: Any) -> dict[str, Any]:
             raise ValidationError(
                 "Cannot deserialize value of type `java.util.List<org.apache.druid."
                 "indexing.overlord.autoscaling.AutoScaler>` from "
-                f'{_kind(scalers)} (through reference chain: {name}["autoScalers"])'
+                f'{value_kind(scalers)} (through reference chain: {name}["autoScalers"])'
             )
         return {
             "type": "categorized",

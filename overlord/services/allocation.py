@@ -7,22 +7,18 @@ import datetime as dt
 import hashlib
 import json
 import struct
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from overlord.errors import ActionFailed, InvalidInput
+from overlord.errors import ActionFailed
+from overlord.segments import SegmentIdWithShardSpec, ShardSpec
 from overlord.services import lockbox
-from overlord.services.granularity import bucket, finer_or_equal, parse_granularity
+from overlord.services.granularity import bucket, finer_or_equal
 from overlord.store import locks as lock_store
 from overlord.store import segments as segment_store
-from overlord.timeutil import (
-    Interval,
-    InvalidTime,
-    format_druid,
-    parse_druid_datetime,
-    to_millis,
-)
+from overlord.store.segments import PendingSegmentRow, SegmentRow
+from overlord.taskactions import SegmentAllocate
+from overlord.timeutil import Interval, to_millis
 
 
 def sequence_sha1(
@@ -49,45 +45,24 @@ def sequence_sha1(
     return digest.hexdigest().upper()
 
 
-def segment_id(
-    datasource: str, interval: Interval, version: str, partition: int
-) -> str:
-    text = f"{datasource}_{format_druid(interval.start)}_{format_druid(interval.end)}_{version}"
-    return text if partition == 0 else f"{text}_{partition}"
-
-
 def allocate(
     session: Session,
-    identity: tuple[str, str, str, int],
-    action: dict[str, Any],
+    *,
+    task_id: str,
+    group_id: str,
+    task_datasource: str,
+    priority: int,
+    action: SegmentAllocate,
     now: dt.datetime,
-) -> dict[str, Any] | None:
+) -> SegmentIdWithShardSpec | None:
     """Allocate (or re-find) the pending segment of one row; None when impossible."""
-    task_id, group_id, task_datasource, priority = identity
-    datasource = action.get("dataSource")
+    datasource = action.datasource
     if datasource != task_datasource:
         raise ActionFailed(
             f"Task dataSource must match action dataSource, [{task_datasource}] != [{datasource}]."
         )
-    sequence_name = action.get("sequenceName")
-    if not isinstance(sequence_name, str):
-        raise InvalidInput("Missing required creator property 'sequenceName'")
-    try:
-        timestamp = parse_druid_datetime(str(action.get("timestamp")))
-    except InvalidTime as error:
-        raise InvalidInput(str(error)) from error
-    query = parse_granularity(action.get("queryGranularity"))
-    preferred = parse_granularity(action.get("preferredSegmentGranularity"))
-    previous = action.get("previousSegmentId")
-    skip_lineage = action.get("skipSegmentLineageCheck") is True
-    shard = action.get("shardSpecFactory") or {"type": "numbered"}
-    if not isinstance(shard, dict) or shard.get("type") not in (
-        "numbered",
-        "numbered_overwrite",
-    ):
-        raise InvalidInput(f"Unsupported shardSpecFactory[{shard}]")
-    lock_type = action.get("taskLockType") or "EXCLUSIVE"
-    row_interval = bucket(query, timestamp)
+    timestamp = action.timestamp
+    row_interval = bucket(action.query_granularity, timestamp)
 
     used = segment_store.used_segments_overlapping(session, datasource, row_interval)
     if used:
@@ -96,7 +71,10 @@ def allocate(
     else:
         candidates = [
             candidate
-            for candidate in (bucket(g, timestamp) for g in finer_or_equal(preferred))
+            for candidate in (
+                bucket(g, timestamp)
+                for g in finer_or_equal(action.preferred_segment_granularity)
+            )
             if candidate.contains(row_interval)
         ]
     lock_store.lock_scheduler(session)
@@ -104,7 +82,12 @@ def allocate(
         lock = lockbox.try_acquire(
             session,
             lockbox.LockRequest(
-                task_id, group_id, datasource, candidate, lock_type, priority
+                task_id,
+                group_id,
+                datasource,
+                candidate,
+                action.task_lock_type,
+                priority,
             ),
             now,
         )
@@ -119,10 +102,10 @@ def allocate(
             datasource=datasource,
             interval=candidate,
             lock_version=lock.version,
-            sequence_name=sequence_name,
-            previous=previous if isinstance(previous, str) else None,
-            skip_lineage=skip_lineage,
-            overwrite=shard.get("type") == "numbered_overwrite",
+            sequence_name=action.sequence_name,
+            previous=action.previous_segment_id,
+            skip_lineage=action.skip_segment_lineage_check,
+            overwrite=action.overwrite,
             allocator=task_id,
             now=now,
         )
@@ -143,7 +126,7 @@ def _allocate_in_chunk(
     overwrite: bool,
     allocator: str,
     now: dt.datetime,
-) -> dict[str, Any] | None:
+) -> SegmentIdWithShardSpec | None:
     used = segment_store.used_segments_overlapping(session, datasource, interval)
     versions = {segment.version for segment in used}
     if len(versions) > 1:
@@ -156,59 +139,50 @@ def _allocate_in_chunk(
         sequence_name,
         None if skip_lineage else (previous or ""),
     ):
-        document = json.loads(row.payload)
-        if used_version is not None and document.get("version") != used_version:
+        found = _pending(row)
+        if used_version is not None and found.version != used_version:
             continue
         same_interval = row.start == interval.start and row.end == interval.end
         if skip_lineage and not same_interval:
             continue
-        return document if same_interval else None
+        return found if same_interval else None
 
     pending = segment_store.pending_overlapping(session, datasource, interval)
-    partitions = [_partition_of(json.loads(row.payload)) for row in pending]
-    partitions += [_partition_of(json.loads(segment.payload)) for segment in used]
+    partitions = [_pending(row).shard_spec.partition_num for row in pending]
+    partitions += [_shard(segment).partition_num for segment in used]
     if any((row.start, row.end) != (interval.start, interval.end) for row in pending):
         return None  # a conflicting granularity already allocated here
     first = 32768 if overwrite else 0
     partition = max(partitions) + 1 if partitions else first
-    core = max((_core_of(json.loads(s.payload)) for s in used), default=0)
-    pending_versions = sorted(json.loads(row.payload).get("version") for row in pending)
+    core = max((_shard(s).partitions for s in used), default=0)
+    pending_versions = sorted(_pending(row).version for row in pending)
     version = used_version or (
         pending_versions[-1] if pending_versions else lock_version
     )
-    document = {
-        "dataSource": datasource,
-        "interval": str(interval),
-        "version": version,
-        "shardSpec": {
-            "type": "numbered",
-            "partitionNum": partition,
-            "partitions": core,
-        },
-    }
-    new_id = segment_id(datasource, interval, version, partition)
-    inserted = segment_store.insert_pending_segment(
-        session,
-        segment_id=new_id,
+    allocated = SegmentIdWithShardSpec(
         datasource=datasource,
         interval=interval,
+        version=version,
+        shard_spec=ShardSpec.numbered(partition, core),
+    )
+    inserted = segment_store.insert_pending_segment(
+        session,
+        allocated,
         sequence_name=sequence_name,
         sequence_prev_id="" if skip_lineage else (previous or ""),
         sha1=sequence_sha1(
             sequence_name, previous, interval, version, skip_lineage_check=skip_lineage
         ),
-        payload=json.dumps(document, separators=(",", ":")),
         task_allocator_id=allocator,
         now=now,
     )
-    return document if inserted else None
+    return allocated if inserted else None
 
 
-def _partition_of(document: dict[str, Any]) -> int:
-    shard = document.get("shardSpec") or {}
-    return int(shard.get("partitionNum", 0)) if isinstance(shard, dict) else 0
+def _pending(row: PendingSegmentRow) -> SegmentIdWithShardSpec:
+    return SegmentIdWithShardSpec.from_json(json.loads(row.payload))
 
 
-def _core_of(document: dict[str, Any]) -> int:
-    shard = document.get("shardSpec") or {}
-    return int(shard.get("partitions", 0)) if isinstance(shard, dict) else 0
+def _shard(row: SegmentRow) -> ShardSpec:
+    document = json.loads(row.payload)
+    return ShardSpec.from_json(document.get("shardSpec"))

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from overlord.segments import DataSegment
 from overlord.store import segments as segment_store
-from overlord.timeutil import Interval
 
 
 def used_datasources(session: Session) -> list[str]:
@@ -27,10 +27,7 @@ def used_segments(session: Session, datasource: str) -> list[dict[str, Any]] | N
 
 
 def mark_overshadowed_unused(
-    session: Session,
-    published: list[dict[str, Any]],
-    intervals: list[Interval],
-    now: dt.datetime,
+    session: Session, published: tuple[DataSegment, ...], now: dt.datetime
 ) -> int:
     """Mark unused the used segments that the just published ones overshadow: an
     older version inside the interval of a newer published segment.
@@ -40,13 +37,13 @@ def mark_overshadowed_unused(
     transaction (the overshadowed segments are then what ``kill`` removes).
     """
     overshadowed: list[str] = []
-    for segment, interval in zip(published, intervals, strict=True):
-        version = str(segment.get("version"))
+    for segment in published:
+        interval = segment.interval
         for row in segment_store.used_segments_overlapping(
-            session, str(segment.get("dataSource")), interval
+            session, segment.datasource, interval
         ):
             if (
-                row.version < version
+                row.version < segment.version
                 and interval.start <= row.start
                 and row.end <= interval.end
             ):

@@ -27,6 +27,7 @@ from overlord.store import execution as execution_store
 from overlord.store import reports as report_store
 from overlord.store import tasks as task_store
 from overlord.store.audit import AuditInfo
+from overlord.taskactions import TaskAction
 from overlord.tasktypes.base import JsonObject, TaskResult
 from overlord.timeutil import format_druid, utcnow
 
@@ -53,7 +54,7 @@ class ExecutionContext:
         *,
         log_limit: int,
         deep_storage: str,
-        perform_action: Callable[[Session, JsonObject, JsonObject, dt.datetime], Any],
+        perform_action: Callable[[Session, JsonObject, TaskAction, dt.datetime], Any],
     ) -> None:
         self.database = database
         self.task_id = task_id
@@ -118,7 +119,7 @@ class ExecutionContext:
             write=True,
         )
 
-    def action(self, action: JsonObject) -> Any:
+    def action(self, action: TaskAction) -> Any:
         return self.database.run(
             lambda session: self._perform_action(
                 session, self.payload, action, utcnow()

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from overlord.errors import ActionFailed
+from overlord.segments import LockType
 from overlord.store import locks as lock_store
 from overlord.store import tasks as task_store
 from overlord.store.locks import LockRow
 from overlord.timeutil import Interval, format_druid
-
-LOCK_TYPES = ("EXCLUSIVE", "SHARED", "REPLACE", "APPEND")
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class LockRequest:
     group_id: str
     datasource: str
     interval: Interval
-    lock_type: str
+    lock_type: LockType
     priority: int
 
 

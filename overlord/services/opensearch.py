@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from overlord.errors import OverlordError
+from overlord.jackson import JAVA_LONG_MAX, JAVA_LONG_MIN
 from overlord.services import tasks as task_service
 from overlord.services.views import TaskStatusPlus, status_plus_for_list
 from overlord.states import TaskState
@@ -53,7 +54,6 @@ TASK_TYPE = "transport"
 # TransportListTasksAction and TransportGetTaskAction poll every 100 ms.
 WAIT_POLL_SECONDS = 0.1
 NANOS_PER_MILLI = 1_000_000
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 # ----------------------------------------------------------------------------- errors
@@ -185,7 +185,7 @@ def parse_long(text: str) -> int | None:
     if not _LONG.fullmatch(text) or len(text.lstrip("+-").lstrip("0")) > 19:
         return None
     value = int(text)
-    return value if LONG_MIN <= value <= LONG_MAX else None
+    return value if JAVA_LONG_MIN <= value <= JAVA_LONG_MAX else None
 
 
 _TIME_SUFFIXES = (

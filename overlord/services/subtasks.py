@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from overlord.errors import ActionFailed, InvalidInput
+from overlord.segments import LockType, SegmentIdWithShardSpec, ShardSpec
 from overlord.services import lockbox
-from overlord.services.allocation import segment_id, sequence_sha1
+from overlord.services.allocation import sequence_sha1
 from overlord.services.granularity import bucket, parse_granularity
 from overlord.store import locks as lock_store
 from overlord.store import reports as report_store
@@ -83,9 +84,10 @@ def allocate_for_supervisor(
     except InvalidTime as error:
         raise InvalidInput(str(error)) from error
     chunk = bucket(parse_granularity(action.get("segmentGranularity")), timestamp)
-    lock_type = action.get("lockType") or "EXCLUSIVE"
-    if lock_type not in lockbox.LOCK_TYPES:
-        raise InvalidInput(f"Unknown lockType[{lock_type}]")
+    lock_name = action.get("lockType") or "EXCLUSIVE"
+    if lock_name not in tuple(LockType):
+        raise InvalidInput(f"Unknown lockType[{lock_name}]")
+    lock_type = LockType(lock_name)
 
     lock_store.lock_scheduler(session)
     lock = lockbox.try_acquire(
@@ -114,28 +116,26 @@ def allocate_for_supervisor(
         if document.get("version") == lock.version
     ]
     partition = max(partitions) + 1 if partitions else 0
-    document = {
-        "dataSource": datasource,
-        "interval": str(chunk),
-        "version": lock.version,
-        # Druid's BuildingNumberedShardSpec: the supervisor sets the core partitions
-        # when it publishes.
-        "shardSpec": {"type": "numbered", "partitionNum": partition, "partitions": 0},
-    }
-    inserted = segment_store.insert_pending_segment(
-        session,
-        segment_id=segment_id(datasource, chunk, lock.version, partition),
+    allocated = SegmentIdWithShardSpec(
         datasource=datasource,
         interval=chunk,
+        version=lock.version,
+        # Druid's BuildingNumberedShardSpec: the supervisor sets the core partitions
+        # when it publishes.
+        shard_spec=ShardSpec.numbered(partition, 0),
+    )
+    inserted = segment_store.insert_pending_segment(
+        session,
+        allocated,
         sequence_name=sequence_name,
         sequence_prev_id=previous,
         sha1=sequence_sha1(
             sequence_name, previous, chunk, lock.version, skip_lineage_check=False
         ),
-        payload=json.dumps(document, separators=(",", ":")),
         task_allocator_id=supervisor_id,
         now=now,
     )
+    document = allocated.to_json()
     return document if inserted else None
 
 

@@ -21,6 +21,7 @@ from overlord.errors import (
     ReportNotFound,
     TaskNotFound,
 )
+from overlord.jackson import value_kind
 from overlord.services.ids import MAX_ID_LENGTH, validate_id
 from overlord.services.payload import loads_exact, payload_for_read, stored_payload
 from overlord.services.views import (
@@ -97,7 +98,7 @@ def submit_task(
     if not isinstance(document, dict):
         raise InvalidTaskSpec(
             "Cannot construct instance of `org.apache.druid.indexing.common.task.Task`"
-            f": expected a JSON object, got {_json_kind(document)}"
+            f": expected a JSON object, got {value_kind(document)}"
         )
     type_name = document.get("type")
     if type_name is None:
@@ -122,7 +123,7 @@ def submit_task(
     else:
         raise InvalidTaskSpec(
             f"Cannot deserialize value of type `java.lang.String` from "
-            f"{_json_kind(explicit_id)} (id)"
+            f"{value_kind(explicit_id)} (id)"
         )
     try:
         # AbstractTask's constructor validates the id: Jackson wraps its refusal.
@@ -203,20 +204,6 @@ def _with_id(document: dict[str, Any], task_id: str) -> dict[str, Any]:
     if "id" not in result:
         result["id"] = task_id
     return result
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "Array value"
-    if isinstance(value, str):
-        return "String value"
-    if isinstance(value, bool):
-        return "Boolean value"
-    if isinstance(value, int | float):
-        return "Number value"
-    if value is None:
-        return "null"
-    return "Object value"
 
 
 def require_task(session: Session, task_id: str) -> None:

@@ -7,6 +7,7 @@ objects.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from sqlalchemy import and_, delete, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from overlord.segments import DataSegment, SegmentIdWithShardSpec
 from overlord.store.models import PendingSegment, Segment
 from overlord.timeutil import Interval
 
@@ -141,14 +143,7 @@ def delete_segments(session: Session, segment_ids: list[str]) -> int:
 
 
 def insert_segment_if_absent(
-    session: Session,
-    *,
-    segment_id: str,
-    datasource: str,
-    interval: Interval,
-    version: str,
-    payload: str,
-    now: dt.datetime,
+    session: Session, segment: DataSegment, *, now: dt.datetime
 ) -> bool:
     """Publish a segment once; False when its id is already published.
 
@@ -156,17 +151,18 @@ def insert_segment_if_absent(
     and a concurrent publish of the same id (peons retry every 5xx, spec §1.15.1)
     both end with one row, and the duplicate leaves the transaction usable. A
     read-then-insert would race: both readers see no row, the second insert fails.
+    The payload is the DataSegment JSON with its ``identifier``, as Druid stores it.
     """
     values = {
-        "id": segment_id,
-        "dataSource": datasource,
+        "id": str(segment.id),
+        "dataSource": segment.datasource,
         "created_date": now,
-        "start": interval.start,
-        "end": interval.end,
-        "partitioned": True,
-        "version": version,
+        "start": segment.interval.start,
+        "end": segment.interval.end,
+        "partitioned": segment.shard_spec.partitioned,
+        "version": segment.version,
         "used": True,
-        "payload": payload,
+        "payload": json.dumps(segment.to_json(identifier=True), separators=(",", ":")),
         "used_status_last_updated": now,
         "upgraded_from_segment_id": None,
     }
@@ -229,14 +225,11 @@ def pending_overlapping(
 
 def insert_pending_segment(
     session: Session,
+    segment: SegmentIdWithShardSpec,
     *,
-    segment_id: str,
-    datasource: str,
-    interval: Interval,
     sequence_name: str,
     sequence_prev_id: str,
     sha1: str,
-    payload: str,
     task_allocator_id: str,
     now: dt.datetime,
 ) -> bool:
@@ -246,17 +239,17 @@ def insert_pending_segment(
         with session.begin_nested():
             session.add(
                 PendingSegment(
-                    id=segment_id,
-                    dataSource=datasource,
+                    id=str(segment.id),
+                    dataSource=segment.datasource,
                     created_date=now,
-                    start=interval.start,
-                    end=interval.end,
+                    start=segment.interval.start,
+                    end=segment.interval.end,
                     sequence_name=sequence_name,
                     sequence_prev_id=sequence_prev_id,
                     sequence_name_prev_id_sha1=sha1,
                     upgraded_from_segment_id=None,
                     task_allocator_id=task_allocator_id,
-                    payload=payload,
+                    payload=json.dumps(segment.to_json(), separators=(",", ":")),
                 )
             )
             session.flush()
@@ -277,9 +270,9 @@ def used_datasources(session: Session) -> list[str]:
     )
 
 
-def used_segments_of(session: Session, datasource: str) -> list[Segment]:
+def used_segments_of(session: Session, datasource: str) -> list[SegmentRow]:
     """Every used segment of a datasource, by start then id."""
-    return list(
+    return _segment_rows(
         session.scalars(
             select(Segment)
             .where(Segment.dataSource == datasource, Segment.used == true())

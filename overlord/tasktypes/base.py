@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from overlord.errors import InvalidTaskSpec
+from overlord.jackson import JAVA_INT_MAX, JAVA_INT_MIN
+from overlord.segments import LockType
 from overlord.states import TaskState
+from overlord.taskactions import TaskAction
 from overlord.timeutil import Interval, format_druid
 
 JsonObject = dict[str, Any]
@@ -46,7 +49,7 @@ class LockNeed:
     """A time-chunk lock a task must hold before it may run (Druid's isReady)."""
 
     interval: Interval
-    lock_type: str = "EXCLUSIVE"
+    lock_type: LockType = LockType.EXCLUSIVE
 
 
 class NotReady(Exception):
@@ -70,7 +73,9 @@ class TaskContext(Protocol):
 
     def write_report(self, report: JsonObject) -> None: ...
 
-    def action(self, action: JsonObject) -> Any: ...
+    def action(self, action: TaskAction) -> Any:
+        """Perform a task action; its ``result`` as JSON."""
+        ...
 
     def deep_storage_dir(self) -> str: ...
 
@@ -108,21 +113,16 @@ class TaskContext(Protocol):
         ...
 
 
-def lock_type_from_context(payload: JsonObject) -> str:
+def lock_type_from_context(payload: JsonObject) -> LockType:
     """``taskLockType``, else ``useSharedLock``, else EXCLUSIVE (spec §5.4)."""
     context = payload.get("context")
     if isinstance(context, dict):
         explicit = context.get("taskLockType")
-        if isinstance(explicit, str) and explicit.upper() in (
-            "EXCLUSIVE",
-            "SHARED",
-            "REPLACE",
-            "APPEND",
-        ):
-            return explicit.upper()
+        if isinstance(explicit, str) and explicit.upper() in tuple(LockType):
+            return LockType(explicit.upper())
         if context.get("useSharedLock") is True:
-            return "SHARED"
-    return "EXCLUSIVE"
+            return LockType.SHARED
+    return LockType.EXCLUSIVE
 
 
 class TaskType:
@@ -191,7 +191,7 @@ class TaskType:
                     f"Invalid value for context parameter [priority]: [{value}]"
                 ) from error
             # A Java int in Druid; beyond it the insert failed (a 500).
-            if not -(2**31) <= priority < 2**31:
+            if not JAVA_INT_MIN <= priority <= JAVA_INT_MAX:
                 raise InvalidTaskSpec(
                     f"Invalid value for context parameter [priority]: [{value}]"
                 )

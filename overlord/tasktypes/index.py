@@ -44,7 +44,15 @@ from overlord.ingest import (
 )
 from overlord.ingest.sources import local_files
 from overlord.ingest.spec import LocalSource
+from overlord.segments import DataSegment, SegmentIdWithShardSpec
 from overlord.states import TaskState
+from overlord.taskactions import (
+    LockList,
+    LockTryAcquire,
+    SegmentAllocate,
+    SegmentTransactionalInsert,
+    SurrogateAction,
+)
 from overlord.tasktypes.base import (
     PRIORITY_BATCH_INDEX,
     JsonObject,
@@ -312,7 +320,7 @@ class IndexRun:
         if append:
             return self._allocate_by_action(granularity_spec)
         if granularity_spec.get("intervals"):
-            for lock in self.context.action({"type": "lockList"}) or []:
+            for lock in self.context.action(LockList()) or []:
                 if not lock.get("revoked"):
                     span = parse_interval(lock["interval"])
                     for chunk in lock_buckets(self.payload):
@@ -328,13 +336,7 @@ class IndexRun:
             self._check_stop()
             version = self._versions.get(chunk.start)
             if version is None:
-                lock = self.context.action(
-                    {
-                        "type": "lockTryAcquire",
-                        "lockType": self.lock_type,
-                        "interval": str(chunk),
-                    }
-                )
+                lock = self.context.action(LockTryAcquire(chunk, self.lock_type))
                 if lock is None or lock.get("revoked"):
                     raise IngestError(f"Cannot acquire a lock for interval[{chunk}]")
                 version = str(lock["version"])
@@ -351,23 +353,19 @@ class IndexRun:
         def allocate(chunk: Interval, index: int) -> Allocation:
             self._check_stop()
             result = self._allocate_action(
-                {
-                    "type": "segmentAllocate",
-                    "dataSource": datasource,
-                    "timestamp": format_druid(chunk.start),
-                    "queryGranularity": granularity_spec.get(
-                        "queryGranularity", "NONE"
+                SegmentAllocate(
+                    datasource=datasource,
+                    timestamp=chunk.start,
+                    query_granularity=parse_granularity(
+                        granularity_spec.get("queryGranularity", "NONE")
                     ),
-                    "preferredSegmentGranularity": granularity_spec.get(
-                        "segmentGranularity", "DAY"
+                    preferred_segment_granularity=parse_granularity(
+                        granularity_spec.get("segmentGranularity", "DAY")
                     ),
-                    "sequenceName": self.sequence_name(),
-                    "previousSegmentId": self._previous,
-                    "skipSegmentLineageCheck": False,
-                    "shardSpecFactory": {"type": "numbered"},
-                    "lockGranularity": "TIME_CHUNK",
-                    "taskLockType": self.lock_type,
-                }
+                    sequence_name=self.sequence_name(),
+                    previous_segment_id=self._previous,
+                    task_lock_type=self.lock_type,
+                )
             )
             if result is None:
                 # Druid's BatchAppenderatorDriver text.
@@ -375,12 +373,12 @@ class IndexRun:
                     "Could not allocate segment for row with timestamp"
                     f"[{format_druid(chunk.start)}]"
                 )
-            shard = result.get("shardSpec") or {}
-            self._previous = _segment_id(result)
+            allocated = SegmentIdWithShardSpec.from_json(result)
+            self._previous = str(allocated.id)
             return Allocation(
-                str(result["version"]),
-                int(shard.get("partitionNum", 0)),
-                int(shard.get("partitions", 0)),
+                allocated.version,
+                allocated.shard_spec.partition_num,
+                allocated.shard_spec.partitions,
             )
 
         return allocate
@@ -388,7 +386,7 @@ class IndexRun:
     def sequence_name(self) -> str:
         return self.task_id
 
-    def _allocate_action(self, action: JsonObject) -> Any:
+    def _allocate_action(self, action: SegmentAllocate) -> Any:
         return self.context.action(action)
 
     # --- the run ------------------------------------------------------------------
@@ -448,14 +446,9 @@ class IndexRun:
     ) -> TaskResult:
         try:
             result = self.context.action(
-                {
-                    "type": "segmentTransactionalInsert",
-                    "segments": documents,
-                    "segmentsToBeOverwritten": None,
-                    "startMetadata": None,
-                    "endMetadata": None,
-                    "dataSource": None,
-                }
+                SegmentTransactionalInsert(
+                    tuple(DataSegment.from_json(document) for document in documents)
+                )
             )
         except BaseException:
             discard()
@@ -476,18 +469,6 @@ class IndexRun:
         self.context.log(f"Ingestion failed: {message}")
         self._write_report(message)
         return TaskResult(TaskState.FAILED, message)
-
-
-def _segment_id(result: JsonObject) -> str:
-    """Druid's SegmentId text of a segmentAllocate result."""
-    shard = result.get("shardSpec") or {}
-    partition = int(shard.get("partitionNum", 0))
-    interval = parse_interval(str(result["interval"]))
-    text = (
-        f"{result['dataSource']}_{format_druid(interval.start)}_"
-        f"{format_druid(interval.end)}_{result['version']}"
-    )
-    return text if partition == 0 else f"{text}_{partition}"
 
 
 def _delete_files(segments: list[SegmentDescription]) -> None:
@@ -767,14 +748,8 @@ class SubTaskRun(IndexRun):
         spec_id = self.payload.get("subtaskSpecId")
         return spec_id if isinstance(spec_id, str) and spec_id else self.task_id
 
-    def _allocate_action(self, action: JsonObject) -> Any:
-        return self.context.action(
-            {
-                "type": "surrogateAction",
-                "surrogateId": self.supervisor_id,
-                "taskAction": action,
-            }
-        )
+    def _allocate_action(self, action: SegmentAllocate) -> Any:
+        return self.context.action(SurrogateAction(str(self.supervisor_id), action))
 
     def allocator(self, spec_json: JsonObject) -> Callable[[Interval, int], Allocation]:
         granularity_spec = _get(spec_json, "dataSchema", "granularitySpec") or {}
@@ -799,7 +774,7 @@ class SubTaskRun(IndexRun):
             if result is None:
                 raise IngestError(f"Cannot acquire a lock for interval[{chunk}]")
             shard = result.get("shardSpec") or {}
-            self._previous = _segment_id(result)
+            self._previous = str(SegmentIdWithShardSpec.from_json(result).id)
             return Allocation(str(result["version"]), int(shard["partitionNum"]), 0)
 
         return allocate

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from overlord.errors import InvalidTaskSpec
 from overlord.ingest import delete_segment_file
+from overlord.segments import DataSegment
 from overlord.states import TaskState
+from overlord.taskactions import SegmentListUnused, SegmentNuke
 from overlord.tasktypes.base import (
     JsonObject,
     LockNeed,
@@ -69,12 +71,9 @@ class KillTaskType(TaskType):
             if wanted <= 0:
                 break
             segments = context.action(
-                {
-                    "type": "segmentListUnused",
-                    "dataSource": datasource,
-                    "interval": str(interval),
-                    "limit": wanted,
-                }
+                SegmentListUnused(
+                    datasource=datasource, interval=interval, limit=wanted
+                )
             )
             if not segments:
                 break
@@ -84,7 +83,9 @@ class KillTaskType(TaskType):
             seen |= ids
             for segment in segments:
                 _delete_from_deep_storage(context, segment)
-            context.action({"type": "segmentNuke", "segments": segments})
+            context.action(
+                SegmentNuke(tuple(DataSegment.from_json(s) for s in segments))
+            )
             killed += len(segments)
             batches += 1
             context.log(f"Killed [{len(segments)}] unused segments of [{datasource}]")

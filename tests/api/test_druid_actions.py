@@ -345,3 +345,294 @@ def test_active_locks_reports_a_shared_posse_once(
 
     assert len(locks["datasourceToLocks"]["wiki"]) == 1
     assert locks["datasourceToLocks"]["wiki"][0]["groupId"] == "g"
+
+
+# ------------------------------------------------------- wrong JSON types: Jackson
+
+HOLDER = 'org.apache.druid.indexing.common.actions.TaskActionHolder["action"]->'
+ACTIONS = "org.apache.druid.indexing.common.actions."
+SEGMENT = "java.util.HashSet[0]->org.apache.druid.timeline.DataSegment"
+OBJECT = "Object value (token `JsonToken.START_OBJECT`)"
+ARRAY = "Array value (token `JsonToken.START_ARRAY`)"
+INTEGER = "Integer value (token `JsonToken.VALUE_NUMBER_INT`)"
+
+
+def chain(*links: str) -> str:
+    return f" (through reference chain: {HOLDER}{'->'.join(links)})"
+
+
+def allocate_action(**changes: Any) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "type": "segmentAllocate",
+        "dataSource": "wiki",
+        "timestamp": "2024-01-01T05:00:00.000Z",
+        "queryGranularity": "NONE",
+        "preferredSegmentGranularity": "DAY",
+        "sequenceName": "seq_0",
+    }
+    return action | changes
+
+
+def insert_action(**changes: Any) -> dict[str, Any]:
+    segment = {"dataSource": "wiki", "interval": DAY, "version": "v1"} | changes
+    return {"type": "segmentTransactionalInsert", "segments": [segment]}
+
+
+WRONG_TYPES = [
+    pytest.param(
+        {"type": "lockTryAcquire", "interval": {}},
+        f"Cannot deserialize value of type `org.joda.time.Interval` from {OBJECT}"
+        + chain(f'{ACTIONS}TimeChunkLockTryAcquireAction["interval"]'),
+        id="tryAcquire-interval-object",
+    ),
+    pytest.param(
+        {"type": "lockTryAcquire", "interval": DAY, "lockType": "NOPE"},
+        "Cannot deserialize value of type `org.apache.druid.indexing.common."
+        'TaskLockType` from String "NOPE": not one of the values accepted for Enum '
+        "class: [EXCLUSIVE, SHARED, REPLACE, APPEND]"
+        + chain(f'{ACTIONS}TimeChunkLockTryAcquireAction["lockType"]'),
+        id="tryAcquire-lockType-unknown",
+    ),
+    pytest.param(
+        {"type": "lockAcquire", "interval": DAY, "lockType": 5},
+        "Cannot deserialize value of type `org.apache.druid.indexing.common."
+        f"TaskLockType` from {INTEGER}"
+        + chain(f'{ACTIONS}TimeChunkLockAcquireAction["lockType"]'),
+        id="acquire-lockType-number",
+    ),
+    pytest.param(
+        {"type": "lockAcquire", "interval": DAY, "timeoutMs": "soon"},
+        'Cannot deserialize value of type `long` from String "soon": not a valid '
+        "`long` value" + chain(f'{ACTIONS}TimeChunkLockAcquireAction["timeoutMs"]'),
+        id="acquire-timeoutMs-text",
+    ),
+    pytest.param(
+        {"type": "lockAcquire", "interval": DAY, "timeoutMs": 2**63},
+        "Numeric value (9223372036854775808) out of range of long "
+        "(-9223372036854775808 - 9223372036854775807)"
+        + chain(f'{ACTIONS}TimeChunkLockAcquireAction["timeoutMs"]'),
+        id="acquire-timeoutMs-beyond-long",
+    ),
+    pytest.param(
+        {"type": "lockRelease", "interval": []},
+        f"Cannot deserialize value of type `org.joda.time.Interval` from {ARRAY}"
+        + chain(f'{ACTIONS}LockReleaseAction["interval"]'),
+        id="release-interval-array",
+    ),
+    pytest.param(
+        {"type": "segmentListUsed", "dataSource": {}, "intervals": [DAY]},
+        f"Cannot deserialize value of type `java.lang.String` from {OBJECT}"
+        + chain(f'{ACTIONS}RetrieveUsedSegmentsAction["dataSource"]'),
+        id="listUsed-dataSource-object",
+    ),
+    pytest.param(
+        {"type": "segmentListUsed", "intervals": DAY},
+        "Cannot deserialize value of type `java.util.ArrayList<org.joda.time."
+        "Interval>` from String value (token `JsonToken.VALUE_STRING`)"
+        + chain(f'{ACTIONS}RetrieveUsedSegmentsAction["intervals"]'),
+        id="listUsed-intervals-string",
+    ),
+    pytest.param(
+        {"type": "segmentListUsed", "intervals": [DAY, 5]},
+        f"Cannot deserialize value of type `org.joda.time.Interval` from {INTEGER}"
+        + chain(
+            f'{ACTIONS}RetrieveUsedSegmentsAction["intervals"]',
+            "java.util.ArrayList[1]",
+        ),
+        id="listUsed-interval-element-number",
+    ),
+    pytest.param(
+        {"type": "segmentListUnused", "interval": DAY, "limit": 2**63},
+        "Numeric value (9223372036854775808) out of range of int "
+        "(-2147483648 - 2147483647)"
+        + chain(f'{ACTIONS}RetrieveUnusedSegmentsAction["limit"]'),
+        id="listUnused-limit-beyond-int",
+    ),
+    pytest.param(
+        {"type": "segmentListUnused", "interval": DAY, "limit": True},
+        "Cannot deserialize value of type `java.lang.Integer` from Boolean value "
+        "(token `JsonToken.VALUE_TRUE`)"
+        + chain(f'{ACTIONS}RetrieveUnusedSegmentsAction["limit"]'),
+        id="listUnused-limit-boolean",
+    ),
+    pytest.param(
+        allocate_action(timestamp={}),
+        f"Cannot deserialize value of type `org.joda.time.DateTime` from {OBJECT}"
+        + chain(f'{ACTIONS}SegmentAllocateAction["timestamp"]'),
+        id="allocate-timestamp-object",
+    ),
+    pytest.param(
+        allocate_action(sequenceName=["seq"]),
+        f"Cannot deserialize value of type `java.lang.String` from {ARRAY}"
+        + chain(f'{ACTIONS}SegmentAllocateAction["sequenceName"]'),
+        id="allocate-sequenceName-array",
+    ),
+    pytest.param(
+        allocate_action(skipSegmentLineageCheck="yes"),
+        'Cannot deserialize value of type `boolean` from String "yes": only "true" '
+        'or "false" recognized'
+        + chain(f'{ACTIONS}SegmentAllocateAction["skipSegmentLineageCheck"]'),
+        id="allocate-skipLineage-text",
+    ),
+    pytest.param(
+        allocate_action(taskLockType={}),
+        "Cannot deserialize value of type `org.apache.druid.indexing.common."
+        f"TaskLockType` from {OBJECT}"
+        + chain(f'{ACTIONS}SegmentAllocateAction["taskLockType"]'),
+        id="allocate-taskLockType-object",
+    ),
+    pytest.param(
+        allocate_action(lockGranularity="CHUNK"),
+        "Cannot deserialize value of type `org.apache.druid.indexing.common."
+        'LockGranularity` from String "CHUNK": not one of the values accepted for '
+        "Enum class: [TIME_CHUNK, SEGMENT]"
+        + chain(f'{ACTIONS}SegmentAllocateAction["lockGranularity"]'),
+        id="allocate-lockGranularity-unknown",
+    ),
+    pytest.param(
+        allocate_action(shardSpecFactory="numbered"),
+        "Unexpected token (VALUE_STRING), expected START_OBJECT: need JSON Object "
+        "to contain As.PROPERTY type information (for class org.apache.druid."
+        "timeline.partition.PartialShardSpec)"
+        + chain(f'{ACTIONS}SegmentAllocateAction["shardSpecFactory"]'),
+        id="allocate-shardSpecFactory-string",
+    ),
+    pytest.param(
+        allocate_action(sequenceName=None),
+        "Cannot construct instance of `org.apache.druid.indexing.common.actions."
+        "SegmentAllocateAction`, problem: sequenceName"
+        f" (through reference chain: {HOLDER[:-2]})",
+        id="allocate-sequenceName-missing",
+    ),
+    pytest.param(
+        {"type": "segmentTransactionalInsert", "segments": {}},
+        "Cannot deserialize value of type `java.util.Set<org.apache.druid.timeline."
+        f"DataSegment>` from {OBJECT}"
+        + chain(f'{ACTIONS}SegmentTransactionalInsertAction["segments"]'),
+        id="insert-segments-object",
+    ),
+    pytest.param(
+        insert_action(version={}),
+        f"Cannot deserialize value of type `java.lang.String` from {OBJECT}"
+        + chain(
+            f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+            f'{SEGMENT}["version"]',
+        ),
+        id="insert-version-object",
+    ),
+    pytest.param(
+        insert_action(size="big"),
+        'Cannot deserialize value of type `long` from String "big": not a valid '
+        "`long` value"
+        + chain(
+            f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+            f'{SEGMENT}["size"]',
+        ),
+        id="insert-size-text",
+    ),
+    pytest.param(
+        insert_action(loadSpec="wiki/index.zip"),
+        "Cannot deserialize value of type `java.util.LinkedHashMap<java.lang.String,"
+        "java.lang.Object>` from String value (token `JsonToken.VALUE_STRING`)"
+        + chain(
+            f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+            f'{SEGMENT}["loadSpec"]',
+        ),
+        id="insert-loadSpec-string",
+    ),
+    pytest.param(
+        insert_action(shardSpec={"type": "numbered", "partitionNum": 1.5}),
+        "Cannot deserialize value of type `int` from Floating-point value (token "
+        "`JsonToken.VALUE_NUMBER_FLOAT`)"
+        + chain(
+            f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+            f'{SEGMENT}["shardSpec"]',
+            'org.apache.druid.timeline.partition.NumberedShardSpec["partitionNum"]',
+        ),
+        id="insert-partitionNum-float",
+    ),
+    pytest.param(
+        insert_action(shardSpec={"type": "numbered", "partitionNum": -1}),
+        "Cannot construct instance of `org.apache.druid.timeline.partition."
+        "NumberedShardSpec`, problem: partitionNum >= 0"
+        + chain(
+            f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+            f'{SEGMENT}["shardSpec"]',
+        ),
+        id="insert-partitionNum-negative",
+    ),
+    pytest.param(
+        insert_action(shardSpec={"type": "nope"}),
+        "Please make sure to load all the necessary extensions and jars with type "
+        "'nope'. Could not resolve type id 'nope' as a subtype of `org.apache.druid."
+        "timeline.partition.ShardSpec` known type ids = [bucket_hash, bucket_range, "
+        "bucket_single_dim, building_hashed, building_numbered, building_range, "
+        "building_single_dim, hashed, linear, none, numbered, numbered_overwrite, "
+        "range, single, tombstone]"
+        + chain(
+            f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+            f'{SEGMENT}["shardSpec"]',
+        ),
+        id="insert-shardSpec-unknown",
+    ),
+    pytest.param(
+        {"type": "segmentNuke", "segments": ["wiki_x"]},
+        "Cannot deserialize value of type `org.apache.druid.timeline.DataSegment` "
+        "from String value (token `JsonToken.VALUE_STRING`)"
+        + chain(f'{ACTIONS}SegmentNukeAction["segments"]', "java.util.HashSet[0]"),
+        id="nuke-segment-string",
+    ),
+]
+
+
+@pytest.mark.usefixtures("active_tasks")
+@pytest.mark.parametrize(("action", "message"), WRONG_TYPES)
+def test_wrong_json_types_in_an_action_are_400_with_jacksons_text(
+    client: FlaskClient, db: Database, action: dict[str, Any], message: str
+) -> None:
+    response = act(client, task_json("low"), action)
+
+    assert (response.status_code, response.json) == (400, {"error": message})
+    with db.transaction() as session:
+        assert session.scalars(select(TaskLock)).all() == []
+        assert session.scalars(select(PendingSegment)).all() == []
+
+
+@pytest.mark.usefixtures("active_tasks")
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        pytest.param(
+            allocate_action(sequenceName="seq\x00"),
+            "Invalid value: contains NUL"
+            + chain(f'{ACTIONS}SegmentAllocateAction["sequenceName"]'),
+            id="allocate-sequenceName",
+        ),
+        pytest.param(
+            {"type": "segmentListUsed", "dataSource": "wiki\x00", "intervals": [DAY]},
+            "Invalid value: contains NUL"
+            + chain(f'{ACTIONS}RetrieveUsedSegmentsAction["dataSource"]'),
+            id="listUsed-dataSource",
+        ),
+        pytest.param(
+            insert_action(version="v\x00"),
+            "Invalid value: contains NUL"
+            + chain(
+                f'{ACTIONS}SegmentTransactionalInsertAction["segments"]',
+                f'{SEGMENT}["version"]',
+            ),
+            id="insert-version",
+        ),
+    ],
+)
+def test_nul_in_a_stored_or_queried_text_is_400(
+    client: FlaskClient, db: Database, action: dict[str, Any], message: str
+) -> None:
+    # PostgreSQL refuses NUL in text even as a query parameter: these were 500s.
+    act(client, task_json("low"), {"type": "lockTryAcquire", "interval": DAY})
+
+    response = act(client, task_json("low"), action)
+
+    assert (response.status_code, response.json) == (400, {"error": message})
+    with db.transaction() as session:
+        assert session.scalars(select(PendingSegment)).all() == []

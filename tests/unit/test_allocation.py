@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from overlord.services.allocation import segment_id, sequence_sha1
+from overlord.services.allocation import sequence_sha1
 from overlord.services.granularity import bucket, finer_or_equal, parse_granularity
 from overlord.timeutil import parse_druid_datetime, parse_interval
 
@@ -39,17 +39,6 @@ def test_sequence_sha1_matches_druids_rule(
             "index_wiki_seq_0", previous, DAY, VERSION, skip_lineage_check=skip
         )
         == expected
-    )
-
-
-def test_segment_id_adds_partition_only_when_nonzero() -> None:
-    assert (
-        segment_id("wiki", DAY, "v", 0)
-        == "wiki_2024-01-01T00:00:00.000Z_2024-01-02T00:00:00.000Z_v"
-    )
-    assert (
-        segment_id("wiki", DAY, "v", 3)
-        == "wiki_2024-01-01T00:00:00.000Z_2024-01-02T00:00:00.000Z_v_3"
     )
 
 
