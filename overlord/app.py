@@ -7,7 +7,7 @@ import os
 from flask import Flask
 
 from overlord import api
-from overlord.api import metrics, security
+from overlord.api import metrics, routes, security
 from overlord.api.state import EXTENSION
 from overlord.config import Settings, load_settings
 from overlord.db import Database
@@ -34,4 +34,6 @@ def create_app(
     metrics.install(app)
     # Adds no hook at all when auth_enabled is off.
     security.install(app, settings)
+    # Every route came through api/routes.py with its check and its operation.
+    routes.verify(app)
     return app

@@ -2,8 +2,8 @@
 and permissions are scriptable over HTTP: ``/druid-ext/basic-security/…``.
 
 Every route needs CONFIG ``security`` READ (GET) or WRITE (the rest), refused with
-Druid's text/plain 403 (BasicSecurityResourceFilter; declared in
-``api.security.ROUTE_CHECKS``). Successes are empty 200s unless stated; refusals are 400
+Druid's text/plain 403 (BasicSecurityResourceFilter: ``SECURITY_RESOURCE`` on each
+route). Successes are empty 200s unless stated; refusals are 400
 ``{"error": …}`` with Druid's texts. One user list serves the authenticator and the
 authorizer paths (spec §6.1 item 2): creating a user on the authorization side
 when the authentication side already made it is therefore a no-op, so Druid's
@@ -17,6 +17,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from overlord.api import routes
+from overlord.api.checks import SECURITY_RESOURCE
+from overlord.api.docs import OBJECT, STRING, Operation, any_answer
 from overlord.api.parsing import read_json_body
 from overlord.api.responses import empty_response, json_response
 from overlord.api.state import database, settings
@@ -30,6 +33,19 @@ AUTHENTICATOR = "basic"
 AUTHORIZER = "basic"
 AUTHN = "/authentication/db/<authenticator>"
 AUTHZ = "/authorization/db/<authorizer>"
+
+
+def _doc(summary: str, body: dict[str, Any] | None = None) -> Operation:
+    return Operation(
+        summary,
+        "Druid basic security",
+        {
+            "200": any_answer("Done."),
+            "400": any_answer("Refused."),
+            "404": any_answer("Unknown authenticator, authorizer, user or role."),
+        },
+        body=body,
+    )
 
 
 def _authenticator(name: str) -> None:
@@ -49,18 +65,33 @@ def _ok() -> Response:
 # ------------------------------------------------------------------ authentication
 
 
-@bp.get("/authentication/loadStatus")
+@routes.get(
+    bp,
+    "/authentication/loadStatus",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Whether the authenticators' caches are loaded."),
+)
 def authentication_load_status() -> Response:
     return json_response({AUTHENTICATOR: True})
 
 
-@bp.get(f"{AUTHN}/users")
+@routes.get(
+    bp,
+    f"{AUTHN}/users",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Users of an authenticator."),
+)
 def authentication_users(authenticator: str) -> Response:
     _authenticator(authenticator)
     return json_response(database().run(auth_service.list_users))
 
 
-@bp.get(f"{AUTHN}/users/<user>")
+@routes.get(
+    bp,
+    f"{AUTHN}/users/<user>",
+    check=SECURITY_RESOURCE,
+    doc=_doc("One user of an authenticator."),
+)
 def authentication_user(authenticator: str, user: str) -> Response:
     _authenticator(authenticator)
 
@@ -81,7 +112,9 @@ def authentication_user(authenticator: str, user: str) -> Response:
     return json_response({"name": user, "credentials": credentials})
 
 
-@bp.post(f"{AUTHN}/users/<user>")
+@routes.post(
+    bp, f"{AUTHN}/users/<user>", check=SECURITY_RESOURCE, doc=_doc("Create a user.")
+)
 def authentication_create_user(authenticator: str, user: str) -> Response:
     _authenticator(authenticator)
     database().run(
@@ -90,14 +123,23 @@ def authentication_create_user(authenticator: str, user: str) -> Response:
     return _ok()
 
 
-@bp.delete(f"{AUTHN}/users/<user>")
+@routes.delete(
+    bp, f"{AUTHN}/users/<user>", check=SECURITY_RESOURCE, doc=_doc("Delete a user.")
+)
 def authentication_delete_user(authenticator: str, user: str) -> Response:
     _authenticator(authenticator)
     database().run(lambda session: auth_service.delete_user(session, user), write=True)
     return _ok()
 
 
-@bp.post(f"{AUTHN}/users/<user>/credentials")
+@routes.post(
+    bp,
+    f"{AUTHN}/users/<user>/credentials",
+    check=SECURITY_RESOURCE,
+    doc=_doc(
+        "Set a user's password.", {"type": "object", "properties": {"password": STRING}}
+    ),
+)
 def authentication_set_credentials(authenticator: str, user: str) -> Response:
     _authenticator(authenticator)
     document = read_json_body(request)
@@ -125,18 +167,27 @@ def authentication_set_credentials(authenticator: str, user: str) -> Response:
 # ------------------------------------------------------------------- authorization
 
 
-@bp.get("/authorization/loadStatus")
+@routes.get(
+    bp,
+    "/authorization/loadStatus",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Whether the authorizers' caches are loaded."),
+)
 def authorization_load_status() -> Response:
     return json_response({AUTHORIZER: True})
 
 
-@bp.get(f"{AUTHZ}/users")
+@routes.get(
+    bp, f"{AUTHZ}/users", check=SECURITY_RESOURCE, doc=_doc("Users of an authorizer.")
+)
 def authorization_users(authorizer: str) -> Response:
     _authorizer(authorizer)
     return json_response(database().run(auth_service.list_users))
 
 
-@bp.get(f"{AUTHZ}/roles")
+@routes.get(
+    bp, f"{AUTHZ}/roles", check=SECURITY_RESOURCE, doc=_doc("Roles of an authorizer.")
+)
 def authorization_roles(authorizer: str) -> Response:
     _authorizer(authorizer)
     return json_response(database().run(auth_service.list_roles))
@@ -169,7 +220,12 @@ def _full_permission(permission: auth_service.PermissionRow) -> dict[str, Any]:
     }
 
 
-@bp.get(f"{AUTHZ}/users/<user>")
+@routes.get(
+    bp,
+    f"{AUTHZ}/users/<user>",
+    check=SECURITY_RESOURCE,
+    doc=_doc("One user and its roles."),
+)
 def authorization_user(authorizer: str, user: str) -> Response:
     _authorizer(authorizer)
 
@@ -185,7 +241,12 @@ def authorization_user(authorizer: str, user: str) -> Response:
     return json_response(database().run(read))
 
 
-@bp.post(f"{AUTHZ}/users/<user>")
+@routes.post(
+    bp,
+    f"{AUTHZ}/users/<user>",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Create a user (authorization side)."),
+)
 def authorization_create_user(authorizer: str, user: str) -> Response:
     _authorizer(authorizer)
 
@@ -197,20 +258,27 @@ def authorization_create_user(authorizer: str, user: str) -> Response:
     return _ok()
 
 
-@bp.delete(f"{AUTHZ}/users/<user>")
+@routes.delete(
+    bp,
+    f"{AUTHZ}/users/<user>",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Delete a user (authorization side)."),
+)
 def authorization_delete_user(authorizer: str, user: str) -> Response:
     _authorizer(authorizer)
     database().run(lambda session: auth_service.delete_user(session, user), write=True)
     return _ok()
 
 
-@bp.get(f"{AUTHZ}/roles/<role>")
+@routes.get(bp, f"{AUTHZ}/roles/<role>", check=SECURITY_RESOURCE, doc=_doc("One role."))
 def authorization_role(authorizer: str, role: str) -> Response:
     _authorizer(authorizer)
     return json_response(database().run(lambda session: _role_document(session, role)))
 
 
-@bp.post(f"{AUTHZ}/roles/<role>")
+@routes.post(
+    bp, f"{AUTHZ}/roles/<role>", check=SECURITY_RESOURCE, doc=_doc("Create a role.")
+)
 def authorization_create_role(authorizer: str, role: str) -> Response:
     _authorizer(authorizer)
     database().run(
@@ -219,14 +287,21 @@ def authorization_create_role(authorizer: str, role: str) -> Response:
     return _ok()
 
 
-@bp.delete(f"{AUTHZ}/roles/<role>")
+@routes.delete(
+    bp, f"{AUTHZ}/roles/<role>", check=SECURITY_RESOURCE, doc=_doc("Delete a role.")
+)
 def authorization_delete_role(authorizer: str, role: str) -> Response:
     _authorizer(authorizer)
     database().run(lambda session: auth_service.delete_role(session, role), write=True)
     return _ok()
 
 
-@bp.post(f"{AUTHZ}/users/<user>/roles/<role>")
+@routes.post(
+    bp,
+    f"{AUTHZ}/users/<user>/roles/<role>",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Assign a role to a user."),
+)
 def authorization_assign_role(authorizer: str, user: str, role: str) -> Response:
     _authorizer(authorizer)
     database().run(
@@ -235,7 +310,12 @@ def authorization_assign_role(authorizer: str, user: str, role: str) -> Response
     return _ok()
 
 
-@bp.delete(f"{AUTHZ}/users/<user>/roles/<role>")
+@routes.delete(
+    bp,
+    f"{AUTHZ}/users/<user>/roles/<role>",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Take a role from a user."),
+)
 def authorization_unassign_role(authorizer: str, user: str, role: str) -> Response:
     _authorizer(authorizer)
     database().run(
@@ -244,7 +324,12 @@ def authorization_unassign_role(authorizer: str, user: str, role: str) -> Respon
     return _ok()
 
 
-@bp.get(f"{AUTHZ}/roles/<role>/permissions")
+@routes.get(
+    bp,
+    f"{AUTHZ}/roles/<role>/permissions",
+    check=SECURITY_RESOURCE,
+    doc=_doc("A role's permissions."),
+)
 def authorization_role_permissions(authorizer: str, role: str) -> Response:
     _authorizer(authorizer)
     permissions = database().run(
@@ -253,7 +338,12 @@ def authorization_role_permissions(authorizer: str, role: str) -> Response:
     return json_response([_full_permission(p) for p in permissions])
 
 
-@bp.post(f"{AUTHZ}/roles/<role>/permissions")
+@routes.post(
+    bp,
+    f"{AUTHZ}/roles/<role>/permissions",
+    check=SECURITY_RESOURCE,
+    doc=_doc("Replace a role's permissions.", {"type": "array", "items": OBJECT}),
+)
 def authorization_set_permissions(authorizer: str, role: str) -> Response:
     _authorizer(authorizer)
     permissions = auth_service.parse_permissions(read_json_body(request))

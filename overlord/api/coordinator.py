@@ -5,15 +5,37 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from overlord.api import security
+from overlord.api import routes, security
+from overlord.api.checks import PathDatasource, in_view
+from overlord.api.docs import (
+    DATASOURCE,
+    STRING,
+    Operation,
+    Param,
+    any_answer,
+    json_answer,
+)
 from overlord.api.responses import json_response
 from overlord.api.state import database
 from overlord.services import coordinator as coordinator_service
+from overlord.services.auth import READ
 
 bp = Blueprint("coordinator", __name__, url_prefix="/druid/coordinator/v1/metadata")
 
 
-@bp.get("/datasources")
+# MetadataResource: the list is filtered per datasource, a datasource's segments
+# need READ on it.
+@routes.get(
+    bp,
+    "/datasources",
+    check=in_view("rows"),
+    doc=Operation(
+        "Datasources with used segments (Druid Coordinator metadata path).",
+        "Druid segments",
+        {"200": json_answer({"type": "array", "items": STRING}, "Names.")},
+        (Param("full"), Param("simple")),
+    ),
+)
 def get_datasources() -> Response:
     names = database().run(coordinator_service.used_datasources)
     readable = security.datasource_filter()
@@ -23,7 +45,20 @@ def get_datasources() -> Response:
     return json_response(names)
 
 
-@bp.get("/datasources/<string:datasource>/segments")
+@routes.get(
+    bp,
+    "/datasources/<string:datasource>/segments",
+    check=PathDatasource("datasource", (READ,)),
+    doc=Operation(
+        "Used segments of a datasource (DataSegment JSON with ?full).",
+        "Druid segments",
+        {
+            "200": json_answer({"type": "array"}, "Segments or ids."),
+            "404": any_answer("No used segment (empty body)."),
+        },
+        (DATASOURCE, Param("full")),
+    ),
+)
 def get_datasource_segments(datasource: str) -> Response:
     segments = database().run(
         lambda session: coordinator_service.used_segments(session, datasource)

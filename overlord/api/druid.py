@@ -17,7 +17,37 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from overlord import errors as overlord_errors
-from overlord.api import security
+from overlord.api import routes, security
+from overlord.api.checks import (
+    CONFIG_RESOURCE,
+    STATE_RESOURCE,
+    Fixed,
+    InternalOrState,
+    PathDatasource,
+    TaskResource,
+    Unsecured,
+    in_view,
+)
+from overlord.api.docs import (
+    BAD,
+    DATASOURCE,
+    ERROR,
+    INTEGER,
+    LIST_PARAMS,
+    LOCK_POLICIES,
+    NOT_FOUND_TASK,
+    OBJECT,
+    STRING,
+    TASK_ID,
+    TASK_LIST,
+    TASK_STATUS,
+    TASK_STATUS_PLUS,
+    Operation,
+    Param,
+    any_answer,
+    json_answer,
+    text_answer,
+)
 from overlord.api.errors import TextInvalidInput
 from overlord.api.parsing import NO_BODY, read_json_body
 from overlord.api.responses import (
@@ -50,6 +80,7 @@ from overlord.services import segments as segment_service
 from overlord.services import tasks as task_service
 from overlord.services import worker_config as worker_config_service
 from overlord.services import workers as worker_service
+from overlord.services.auth import READ, STATE, WRITE
 from overlord.services.locks import LockFilterPolicy
 from overlord.states import ListState
 from overlord.taskactions import LockAcquire
@@ -58,7 +89,32 @@ from overlord.timeutil import InvalidTime, parse_interval, utcnow
 bp = Blueprint("druid", __name__, url_prefix="/druid/indexer/v1")
 
 
-@bp.post("/task")
+@routes.post(
+    bp,
+    "/task",
+    check=in_view("DATASOURCE WRITE (+ EXTERNAL READ) after the body is parsed"),
+    doc=Operation(
+        "Submit a task (Druid's POST /task).",
+        "Druid tasks",
+        {
+            "200": json_answer(
+                {
+                    "type": "object",
+                    "properties": {"task": STRING},
+                    "required": ["task"],
+                },
+                "Accepted: the task id.",
+            ),
+            "400": BAD,
+            "413": any_answer("Body too large."),
+        },
+        body={
+            "type": "object",
+            "properties": {"type": STRING},
+            "description": "A Druid task spec.",
+        },
+    ),
+)
 def submit_task() -> Response:
     # Kept (cached) so the stored payload keeps every number as written.
     posted = request.get_data(cache=True)
@@ -88,7 +144,27 @@ def submit_task() -> Response:
     return json_response({"task": submission.task_id})
 
 
-@bp.get("/task/<path:task_id>")
+@routes.get(
+    bp,
+    "/task/<path:task_id>",
+    check=TaskResource(),
+    doc=Operation(
+        "A task's payload as Druid serialises it.",
+        "Druid tasks",
+        {
+            "200": json_answer(
+                {
+                    "type": "object",
+                    "properties": {"task": STRING, "payload": OBJECT},
+                    "required": ["task", "payload"],
+                },
+                "The payload.",
+            ),
+            "404": NOT_FOUND_TASK,
+        },
+        (TASK_ID,),
+    ),
+)
 def get_task(task_id: str) -> Response:
     if task_id.endswith("/shutdown"):
         # The path converter hands GET /task/{id}/shutdown to this view; Jersey's
@@ -100,7 +176,27 @@ def get_task(task_id: str) -> Response:
     return raw_json_response(f'{{"task":{dumps(task_id)},"payload":{payload}}}')
 
 
-@bp.get("/task/<path:task_id>/status")
+@routes.get(
+    bp,
+    "/task/<path:task_id>/status",
+    check=TaskResource(),
+    doc=Operation(
+        "A task's status (what Airflow's DruidHook polls).",
+        "Druid tasks",
+        {
+            "200": json_answer(
+                {
+                    "type": "object",
+                    "properties": {"task": STRING, "status": TASK_STATUS_PLUS},
+                    "required": ["task", "status"],
+                },
+                "The status.",
+            ),
+            "404": NOT_FOUND_TASK,
+        },
+        (TASK_ID,),
+    ),
+)
 def get_task_status(task_id: str) -> Response:
     # Status polls are most of the traffic (Airflow polls every running task):
     # one statement without BEGIN/COMMIT, and the written-out dump.
@@ -110,7 +206,20 @@ def get_task_status(task_id: str) -> Response:
     return json_response({"task": task_id, "status": dump_task_status_plus(status)})
 
 
-@bp.get("/task/<path:task_id>/reports")
+@routes.get(
+    bp,
+    "/task/<path:task_id>/reports",
+    check=TaskResource(),
+    doc=Operation(
+        "A task's reports (ingestionStatsAndErrors …).",
+        "Druid tasks",
+        {
+            "200": json_answer(OBJECT, "Reports by key."),
+            "404": any_answer("No report yet."),
+        },
+        (TASK_ID,),
+    ),
+)
 def get_task_reports(task_id: str) -> Response:
     report = database().run(
         lambda session: task_service.get_task_reports(session, task_id)
@@ -118,7 +227,21 @@ def get_task_reports(task_id: str) -> Response:
     return raw_json_response(report)
 
 
-@bp.get("/task/<path:task_id>/log")
+@routes.get(
+    bp,
+    "/task/<path:task_id>/log",
+    check=TaskResource(),
+    doc=Operation(
+        "A task's log; offset > 0 from that byte, < 0 the last bytes.",
+        "Druid tasks",
+        {
+            "200": text_answer("The log."),
+            "404": any_answer("No log yet."),
+            "400": any_answer("Bad offset."),
+        },
+        (TASK_ID, Param("offset", schema={"type": "integer"})),
+    ),
+)
 def get_task_log(task_id: str) -> Response:
     offset = _long_param("offset", 0)
     content = database().run(
@@ -127,14 +250,44 @@ def get_task_log(task_id: str) -> Response:
     return Response(content, status=200, content_type="text/plain; charset=UTF-8")
 
 
-@bp.get("/task/<path:task_id>/segments")
+@routes.get(
+    bp,
+    "/task/<path:task_id>/segments",
+    check=TaskResource(),
+    doc=Operation(
+        "Deprecated: Druid 31+ answers 404 always.",
+        "Druid tasks",
+        {"404": json_answer(ERROR, "Segment ids are not kept per task.")},
+        (TASK_ID,),
+    ),
+)
 def get_task_segments(task_id: str) -> Response:
     database().run(lambda session: task_service.require_task(session, task_id))
     # Druid ≥ 31 (PR #16309) no longer records segment ids per task.
     return error_response(task_service.SEGMENTS_GONE, 404)
 
 
-@bp.post("/task/<path:task_id>/shutdown")
+@routes.post(
+    bp,
+    "/task/<path:task_id>/shutdown",
+    check=TaskResource(WRITE),
+    doc=Operation(
+        "Shut a task down (final at once: FAILED 'Shutdown request from user').",
+        "Druid tasks",
+        {
+            "200": json_answer(
+                {
+                    "type": "object",
+                    "properties": {"task": STRING},
+                    "required": ["task"],
+                },
+                "Shut down (or already complete).",
+            ),
+            "404": NOT_FOUND_TASK,
+        },
+        (TASK_ID,),
+    ),
+)
 def shutdown_task(task_id: str) -> Response:
     # No body needed: Airflow sends none (Content-Length: 0), the web console `{}`.
     info = audit_info()
@@ -147,7 +300,27 @@ def shutdown_task(task_id: str) -> Response:
     return json_response({"task": task_id})
 
 
-@bp.post("/datasources/<path:datasource>/shutdownAllTasks")
+@routes.post(
+    bp,
+    "/datasources/<path:datasource>/shutdownAllTasks",
+    check=PathDatasource("datasource", (WRITE,)),
+    doc=Operation(
+        "Shut down every active task of a datasource.",
+        "Druid tasks",
+        {
+            "200": json_answer(
+                {
+                    "type": "object",
+                    "properties": {"dataSource": STRING},
+                    "required": ["dataSource"],
+                },
+                "Done.",
+            ),
+            "404": any_answer("No active task (empty body)."),
+        },
+        (DATASOURCE,),
+    ),
+)
 def shutdown_all_tasks(datasource: str) -> Response:
     if _unstorable(datasource):
         raise NoActiveTasks(datasource)
@@ -161,7 +334,23 @@ def shutdown_all_tasks(datasource: str) -> Response:
     return json_response({"dataSource": datasource})
 
 
-@bp.post("/taskStatus")
+@routes.post(
+    bp,
+    "/taskStatus",
+    check=Fixed(STATE, "STATE", WRITE),
+    doc=Operation(
+        "Statuses of many tasks (unknown ids omitted).",
+        "Druid tasks",
+        {
+            "200": json_answer(
+                {"type": "object", "additionalProperties": TASK_STATUS},
+                "Statuses by id.",
+            ),
+            "400": any_answer("No task ids provided."),
+        },
+        body={"type": "array", "items": STRING},
+    ),
+)
 def post_task_statuses() -> Response:
     document = read_json_body(request, allow_empty=True)
     if document is NO_BODY or document is None or document == []:
@@ -230,7 +419,17 @@ def _stream_task_list(query: task_service.TaskListQuery) -> Response:
     return Response(generate(), status=200, mimetype=JSON)
 
 
-@bp.get("/tasks")
+@routes.get(
+    bp,
+    "/tasks",
+    check=in_view("rows by DATASOURCE READ"),
+    doc=Operation(
+        "Task summaries: complete newest first, then active oldest first.",
+        "Druid tasks",
+        {"200": TASK_LIST, "400": any_answer("Bad parameter.")},
+        LIST_PARAMS,
+    ),
+)
 def list_tasks() -> Response:
     args = task_list_args_schema.load(request.args)
     query = task_service.TaskListQuery(
@@ -246,17 +445,37 @@ def list_tasks() -> Response:
 
 
 # The legacy lists take fewer parameters than Druid's docs claim (spec §1.2).
-@bp.get("/waitingTasks")
+@routes.get(
+    bp,
+    "/waitingTasks",
+    check=in_view("rows"),
+    doc=Operation("Waiting tasks (legacy list).", "Druid tasks", {"200": TASK_LIST}),
+)
 def list_waiting_tasks() -> Response:
     return _stream_task_list(task_service.TaskListQuery(state=ListState.WAITING))
 
 
-@bp.get("/pendingTasks")
+@routes.get(
+    bp,
+    "/pendingTasks",
+    check=in_view("rows"),
+    doc=Operation("Pending tasks (legacy list).", "Druid tasks", {"200": TASK_LIST}),
+)
 def list_pending_tasks() -> Response:
     return _stream_task_list(task_service.TaskListQuery(state=ListState.PENDING))
 
 
-@bp.get("/runningTasks")
+@routes.get(
+    bp,
+    "/runningTasks",
+    check=in_view("rows"),
+    doc=Operation(
+        "Running tasks (legacy list).",
+        "Druid tasks",
+        {"200": TASK_LIST},
+        (Param("type"),),
+    ),
+)
 def list_running_tasks() -> Response:
     return _stream_task_list(
         task_service.TaskListQuery(
@@ -265,7 +484,17 @@ def list_running_tasks() -> Response:
     )
 
 
-@bp.get("/completeTasks")
+@routes.get(
+    bp,
+    "/completeTasks",
+    check=in_view("rows"),
+    doc=Operation(
+        "Complete tasks (legacy list).",
+        "Druid tasks",
+        {"200": TASK_LIST, "400": any_answer("Bad parameter.")},
+        (Param("n"),),
+    ),
+)
 def list_complete_tasks() -> Response:
     return _stream_task_list(
         task_service.TaskListQuery(
@@ -275,7 +504,30 @@ def list_complete_tasks() -> Response:
     )
 
 
-@bp.delete("/pendingSegments/<path:datasource>")
+@routes.delete(
+    bp,
+    "/pendingSegments/<path:datasource>",
+    check=PathDatasource("datasource", (READ, WRITE)),
+    doc=Operation(
+        "Delete the pending segments of a datasource created in an interval.",
+        "Druid segments",
+        {
+            "200": json_answer(
+                {
+                    "type": "object",
+                    "properties": {"numDeleted": INTEGER},
+                    "required": ["numDeleted"],
+                },
+                "Deleted.",
+            ),
+            "400": BAD,
+        },
+        (
+            DATASOURCE,
+            Param("interval", required=True, description="ISO-8601 interval."),
+        ),
+    ),
+)
 def delete_pending_segments(datasource: str) -> Response:
     text = request.args.get("interval")
     if text is None:
@@ -296,7 +548,24 @@ def delete_pending_segments(datasource: str) -> Response:
     return json_response({"numDeleted": deleted})
 
 
-@bp.post("/action")
+@routes.post(
+    bp,
+    "/action",
+    check=InternalOrState(),
+    doc=Operation(
+        "A task action (peons and tasks; not for end users).",
+        "Druid internal",
+        {
+            "200": json_answer(
+                {"type": "object", "properties": {"result": {}}}, "The action's result."
+            ),
+            "400": BAD,
+            "500": json_answer(ERROR, "The action failed: peons retry."),
+        },
+        body={"type": "object", "properties": {"task": OBJECT, "action": OBJECT}},
+        not_fuzzed="Druid answers a failed action with 500 on purpose (peons retry, spec §1.15.1)",
+    ),
+)
 def post_action() -> Response:
     """Task actions (spec §1.15): peons retry on 5xx, so every action is idempotent."""
     document = read_json_body(request)
@@ -349,23 +618,74 @@ def _lock_wait_seconds(timeout_ms: int, cap: float) -> float:
     return min(timeout_ms / 1000, cap)
 
 
-@bp.get("/workers")
+@routes.get(
+    bp,
+    "/workers",
+    check=STATE_RESOURCE,
+    doc=Operation(
+        "Workers with their slots and running tasks.",
+        "Druid workers",
+        {"200": json_answer({"type": "array", "items": OBJECT}, "Workers.")},
+    ),
+)
 def get_workers() -> Response:
     return json_response(database().run(worker_service.list_workers))
 
 
-@bp.get("/totalWorkerCapacity")
+@routes.get(
+    bp,
+    "/totalWorkerCapacity",
+    check=CONFIG_RESOURCE,
+    doc=Operation(
+        "Slots of the live workers.",
+        "Druid workers",
+        {
+            "200": json_answer(
+                {
+                    "type": "object",
+                    "properties": {
+                        "currentClusterCapacity": INTEGER,
+                        "maximumCapacityWithAutoScale": INTEGER,
+                        "usedClusterCapacity": INTEGER,
+                    },
+                },
+                "Capacity.",
+            )
+        },
+    ),
+)
 def get_total_worker_capacity() -> Response:
     return json_response(database().run(worker_service.total_worker_capacity))
 
 
-@bp.get("/leader")
+@routes.get(
+    bp,
+    "/leader",
+    check=STATE_RESOURCE,
+    doc=Operation(
+        "The leader's URL.", "Druid leadership", {"200": text_answer("URL.")}
+    ),
+)
 def get_leader() -> Response:
     # A bare string body, not JSON-quoted, as Druid's resource returns it.
     return Response(settings().leader_url, status=200, mimetype=JSON)
 
 
-@bp.get("/isLeader")
+@routes.get(
+    bp,
+    "/isLeader",
+    check=Unsecured(),
+    doc=Operation(
+        "Whether this server leads.",
+        "Druid leadership",
+        {
+            "200": json_answer(
+                {"type": "object", "properties": {"leader": {"type": "boolean"}}},
+                "Always the leader today.",
+            )
+        },
+    ),
+)
 def is_leader() -> Response:
     # Load balancers health-check this (Druid PR #4282): 200 leader, 404 follower.
     return json_response({"leader": True})
@@ -405,7 +725,20 @@ def _lock_policies() -> list[LockFilterPolicy]:
     return policies
 
 
-@bp.post("/lockedIntervals/v2")
+@routes.post(
+    bp,
+    "/lockedIntervals/v2",
+    check=Fixed(STATE, "STATE", WRITE),
+    doc=Operation(
+        "Locked intervals per datasource (v2, policies).",
+        "Druid locks",
+        {
+            "200": json_answer(OBJECT, "Intervals by datasource."),
+            "400": any_answer("Bad body."),
+        },
+        body=LOCK_POLICIES,
+    ),
+)
 def post_locked_intervals() -> Response:
     policies = _lock_policies()
     result = database().run(
@@ -414,7 +747,23 @@ def post_locked_intervals() -> Response:
     return json_response(result)
 
 
-@bp.post("/activeLocks")
+@routes.post(
+    bp,
+    "/activeLocks",
+    check=Fixed(STATE, "STATE", WRITE),
+    doc=Operation(
+        "Active locks per datasource for lock filter policies.",
+        "Druid locks",
+        {
+            "200": json_answer(
+                {"type": "object", "properties": {"datasourceToLocks": OBJECT}},
+                "Locks.",
+            ),
+            "400": any_answer("Bad body."),
+        },
+        body=LOCK_POLICIES,
+    ),
+)
 def post_active_locks() -> Response:
     policies = _lock_policies()
     result = database().run(
@@ -518,7 +867,20 @@ def _fits_long(text: str) -> bool:
         return True
 
 
-@bp.post("/lockedIntervals")
+@routes.post(
+    bp,
+    "/lockedIntervals",
+    check=Fixed(STATE, "STATE", WRITE),
+    doc=Operation(
+        "Locked intervals per datasource (v1, minimum priority per datasource).",
+        "Druid locks",
+        {
+            "200": json_answer(OBJECT, "Intervals by datasource."),
+            "400": any_answer("Bad body."),
+        },
+        body={"type": "object", "additionalProperties": INTEGER},
+    ),
+)
 def post_locked_intervals_v1() -> Response:
     """The deprecated v1 query, still served by Druid up to 30 (removed in
     ``OverlordResource@32747cd``): ``{"<ds>": <minTaskPriority>}`` → the same answer
@@ -545,7 +907,16 @@ def post_locked_intervals_v1() -> Response:
 # --- Worker behaviour config (the web console's "Overlord dynamic config") ---------
 
 
-@bp.get("/worker")
+@routes.get(
+    bp,
+    "/worker",
+    check=CONFIG_RESOURCE,
+    doc=Operation(
+        "The worker behaviour config.",
+        "Druid workers",
+        {"200": any_answer("The config (JSON), or empty when none was set.")},
+    ),
+)
 def get_worker_config() -> Response:
     text = database().run(
         lambda session: worker_config_service.get_worker_config(
@@ -555,7 +926,17 @@ def get_worker_config() -> Response:
     return raw_json_response(text)
 
 
-@bp.post("/worker")
+@routes.post(
+    bp,
+    "/worker",
+    check=CONFIG_RESOURCE,
+    doc=Operation(
+        "Set the worker behaviour config.",
+        "Druid workers",
+        {"200": any_answer("Stored."), "400": BAD},
+        body=OBJECT,
+    ),
+)
 def set_worker_config() -> Response:
     """200 with no entity once stored and audited (``X-Druid-Author`` and
     ``X-Druid-Comment`` name who and why), as ``OverlordResource.setWorkerConfig``."""
@@ -574,7 +955,20 @@ def set_worker_config() -> Response:
     return empty_response(200)
 
 
-@bp.get("/worker/history")
+@routes.get(
+    bp,
+    "/worker/history",
+    check=CONFIG_RESOURCE,
+    doc=Operation(
+        "Changes of the worker config.",
+        "Druid workers",
+        {
+            "200": json_answer({"type": "array", "items": OBJECT}, "Audit entries."),
+            "400": BAD,
+        },
+        (Param("interval"), Param("count")),
+    ),
+)
 def get_worker_config_history() -> Response:
     text = request.args.get("interval")
     interval = None

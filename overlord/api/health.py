@@ -7,6 +7,9 @@ import os
 from flask import Blueprint, Response
 
 from overlord import __version__
+from overlord.api import routes
+from overlord.api.checks import STATE_RESOURCE, Unsecured
+from overlord.api.docs import STRING, Operation, json_answer
 from overlord.api.responses import json_response
 from overlord.api.state import settings
 from overlord.config import (
@@ -20,7 +23,21 @@ from overlord.config import (
 bp = Blueprint("health", __name__)
 
 
-@bp.get("/status")
+# StatusResource: /status/health is unsecured, the rest needs STATE READ.
+@routes.get(
+    bp,
+    "/status",
+    check=STATE_RESOURCE,
+    doc=Operation(
+        "Version and memory (Druid's /status).",
+        "Process",
+        {
+            "200": json_answer(
+                {"type": "object", "properties": {"version": STRING}}, "Status."
+            )
+        },
+    ),
+)
 def get_status() -> Response:
     # Druid's StatusResource shape; clients read only "version".
     return json_response({"version": __version__, "modules": [], "memory": _memory()})
@@ -47,13 +64,35 @@ def _resident_bytes() -> int:
         return -1
 
 
-@bp.get("/status/health")
+@routes.get(
+    bp,
+    "/status/health",
+    check=Unsecured(),
+    doc=Operation(
+        "Liveness: `true`.",
+        "Process",
+        {"200": json_answer({"const": True}, "Healthy.")},
+    ),
+)
 def get_health() -> Response:
     # Load balancers and `make bench` call this; it touches no database.
     return json_response(True)
 
 
-@bp.get("/status/properties")
+@routes.get(
+    bp,
+    "/status/properties",
+    check=STATE_RESOURCE,
+    doc=Operation(
+        "Effective settings (passwords masked).",
+        "Process",
+        {
+            "200": json_answer(
+                {"type": "object", "additionalProperties": STRING}, "Settings."
+            )
+        },
+    ),
+)
 def get_properties() -> Response:
     current = settings()
     properties: dict[str, str] = {}

@@ -9,6 +9,9 @@ import time
 from flask import Blueprint, Flask, Response, g, request
 
 from overlord import metrics
+from overlord.api import routes
+from overlord.api.checks import STATE_RESOURCE
+from overlord.api.docs import Operation, text_answer
 from overlord.api.state import database, settings
 from overlord.services.metrics import store_state
 
@@ -16,17 +19,21 @@ bp = Blueprint("metrics", __name__)
 access_log = logging.getLogger("overlord.access")
 
 
-@bp.get("/metrics")
+@routes.get(
+    bp,
+    "/metrics",
+    # Prometheus scrapes, like Druid's /status, need STATE READ (list /metrics in
+    # auth_unsecured_paths for a scraper without credentials).
+    check=STATE_RESOURCE,
+    doc=Operation(
+        "Prometheus metrics.",
+        "Process",
+        {"200": text_answer("Text exposition format 0.0.4.")},
+    ),
+)
 def get_metrics() -> Response:
     state = database().run(store_state)
     return Response(metrics.render(state), content_type=metrics.CONTENT_TYPE)
-
-
-def _route() -> str:
-    rule = request.url_rule
-    # The URL template, never the path: a task id in a label would make one series
-    # per task (the cardinality blow-up of Druid issue #14638).
-    return rule.rule if rule is not None else metrics.UNMATCHED_ROUTE
 
 
 def _started() -> None:
@@ -38,7 +45,7 @@ def _finished(response: Response) -> Response:
     if started is None:
         return response
     seconds = time.perf_counter() - started
-    route = _route()
+    route = routes.label(request.url_rule)
     metrics.observe_request(route, request.method, response.status_code, seconds)
     if settings().access_log:
         task_id = (request.view_args or {}).get("task_id")

@@ -24,6 +24,17 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from overlord.api import checks, docs, routes
+from overlord.api.checks import AuthenticatedOnly, Check, ClusterAction
+from overlord.api.docs import (
+    OBJECT,
+    OPENSEARCH_ERROR,
+    OPENSEARCH_PARAMS,
+    Operation,
+    Param,
+    any_answer,
+    json_answer,
+)
 from overlord.api.state import EXTENSION, audit_info, database, settings
 from overlord.errors import DatabaseBusy, OverlordError
 from overlord.schemas import opensearch as schemas
@@ -342,18 +353,25 @@ def _route(
     view: Callable[..., Response],
     *,
     allowed: list[str],
+    check: Check,
+    doc: Operation,
     elsewhere: tuple[str, ...] = (),
 ) -> None:
     """Register ``view`` and answer the other methods with OpenSearch's bare 405
     (Flask's routing 405 would take the Druid error shape). ``elsewhere``: methods
     another rule answers on this path."""
-    bp.add_url_rule(rule, view_func=view, methods=methods)
+    routes.add(bp, rule, view, methods, check=check, doc=doc)
     taken = set(methods) | set(elsewhere) | ({"HEAD"} if "GET" in methods else set())
     others = [m for m in _METHODS if m not in taken]
     if others:
-        endpoint = f"wrong_method_{rule}"
-        bp.add_url_rule(
-            rule, endpoint=endpoint, view_func=_wrong_method(allowed), methods=others
+        routes.add(
+            bp,
+            rule,
+            _wrong_method(allowed),
+            others,
+            check=checks.WRONG_METHOD,
+            doc=docs.WRONG_METHOD,
+            endpoint=f"wrong_method_{rule}",
         )
 
 
@@ -602,9 +620,77 @@ def nodes_info() -> Response:
     return json_reply(schemas.dump_node_info(node()), args)
 
 
-_route("/", ["GET"], cluster_info, allowed=["GET", "HEAD"])
-_route("/_nodes", ["GET"], nodes_info, allowed=["GET"])
-_route("/_tasks", ["GET"], list_tasks, allowed=["GET"])
+# -------------------------------------------------------------- the declarations
+
+_ANSWERS = {
+    "400": OPENSEARCH_ERROR,
+    "404": OPENSEARCH_ERROR,
+    "408": OPENSEARCH_ERROR,
+    "429": OPENSEARCH_ERROR,
+}
+_CANCEL = Operation(
+    "Cancel tasks (OpenSearch's POST _tasks[/{id}]/_cancel).",
+    "OpenSearch _tasks",
+    {"200": json_answer(OBJECT, "Cancelled tasks by node."), **_ANSWERS},
+    (
+        *OPENSEARCH_PARAMS,
+        Param("nodes"),
+        Param("actions"),
+        Param("parent_task_id"),
+        Param("wait_for_completion"),
+        Param("timeout"),
+    ),
+)
+_CANCEL_CHECK = ClusterAction("cluster:admin/tasks/cancel")
+
+_route(
+    "/",
+    ["GET"],
+    cluster_info,
+    allowed=["GET", "HEAD"],
+    check=ClusterAction("cluster:monitor/main"),
+    doc=Operation(
+        "Cluster info (OpenSearch's GET /).",
+        "OpenSearch _tasks",
+        {"200": json_answer(OBJECT, "Info.")},
+        OPENSEARCH_PARAMS,
+    ),
+)
+_route(
+    "/_nodes",
+    ["GET"],
+    nodes_info,
+    allowed=["GET"],
+    check=ClusterAction("cluster:monitor/nodes/info"),
+    doc=Operation(
+        "The one node.",
+        "OpenSearch _tasks",
+        {"200": json_answer(OBJECT, "Nodes."), "400": OPENSEARCH_ERROR},
+        OPENSEARCH_PARAMS,
+    ),
+)
+_route(
+    "/_tasks",
+    ["GET"],
+    list_tasks,
+    allowed=["GET"],
+    check=ClusterAction("cluster:monitor/tasks/lists"),
+    doc=Operation(
+        "List tasks (OpenSearch's GET _tasks).",
+        "OpenSearch _tasks",
+        {"200": json_answer(OBJECT, "Tasks by node or parent."), **_ANSWERS},
+        (
+            *OPENSEARCH_PARAMS,
+            Param("nodes"),
+            Param("actions"),
+            Param("parent_task_id"),
+            Param("detailed"),
+            Param("group_by"),
+            Param("wait_for_completion"),
+            Param("timeout"),
+        ),
+    ),
+)
 # GET /_tasks/_cancel is a GET of task "_cancel" (malformed id), as in OpenSearch.
 _route(
     "/_tasks/_cancel",
@@ -612,8 +698,73 @@ _route(
     cancel_tasks,
     allowed=["GET", "POST"],
     elsewhere=("GET", "HEAD"),
+    check=_CANCEL_CHECK,
+    doc=_CANCEL,
 )
-_route("/_tasks/<task_id>", ["GET"], get_task, allowed=["GET"])
-_route("/_tasks/<task_id>/_cancel", ["POST"], cancel_tasks, allowed=["POST"])
-_route("/_cat/tasks", ["GET"], cat_tasks, allowed=["GET"])
-bp.add_url_rule("/_tasks/<path:rest>", view_func=_no_handler, methods=list(_METHODS))
+_route(
+    "/_tasks/<task_id>",
+    ["GET"],
+    get_task,
+    allowed=["GET"],
+    check=ClusterAction("cluster:monitor/task/get"),
+    doc=Operation(
+        "One task (OpenSearch's GET _tasks/{id}).",
+        "OpenSearch _tasks",
+        {"200": json_answer(OBJECT, "The task."), **_ANSWERS},
+        (
+            Param("task_id", "path"),
+            *OPENSEARCH_PARAMS,
+            Param("wait_for_completion"),
+            Param("timeout"),
+        ),
+    ),
+)
+_route(
+    "/_tasks/<task_id>/_cancel",
+    ["POST"],
+    cancel_tasks,
+    allowed=["POST"],
+    check=_CANCEL_CHECK,
+    doc=_CANCEL,
+)
+_route(
+    "/_cat/tasks",
+    ["GET"],
+    cat_tasks,
+    allowed=["GET"],
+    check=ClusterAction("cluster:monitor/tasks/lists"),
+    doc=Operation(
+        "Tasks as a table (OpenSearch's _cat/tasks).",
+        "OpenSearch _tasks",
+        {
+            "200": any_answer("Text table, or JSON with format=json."),
+            "400": OPENSEARCH_ERROR,
+        },
+        (
+            *OPENSEARCH_PARAMS,
+            Param("v"),
+            Param("h"),
+            Param("s"),
+            Param("help"),
+            Param("nodes"),
+            Param("actions"),
+            Param("parent_task_id"),
+            Param("detailed"),
+            Param("time"),
+        ),
+    ),
+)
+routes.add(
+    bp,
+    "/_tasks/<path:rest>",
+    _no_handler,
+    _METHODS,
+    check=AuthenticatedOnly("answers 400 no handler found"),
+    doc=Operation(
+        "Any other _tasks path: OpenSearch's 'no handler' answers.",
+        "OpenSearch _tasks",
+        {"400": OPENSEARCH_ERROR, "405": OPENSEARCH_ERROR},
+        (Param("rest", "path"),),
+        not_fuzzed="answers every request with an error by design",
+    ),
+)

@@ -1,9 +1,9 @@
 """The security seam at the HTTP edge (issue 12; spec security.md §1, §3, §6.1).
 
-``ROUTE_CHECKS`` declares, per Flask endpoint, the check its route needs, or that it
-is unsecured. It is data only: a later route-registration layer can take it over.
-A test proves every endpoint of the app is declared; at run time an undeclared
-endpoint is refused, as Druid's PreResponseAuthorizationCheckFilter refuses a
+Each route declares the check it needs, or that it is unsecured, where it is
+registered (``check=`` in ``api/routes.py``; the kinds are in ``api/checks.py``);
+app creation fails on a route without one. At run time an endpoint added without a
+declaration is refused, as Druid's PreResponseAuthorizationCheckFilter refuses a
 route that recorded no check.
 
 With ``auth_enabled`` off nothing is installed (no hook at all: the health check
@@ -29,6 +29,16 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
+from overlord.api import routes
+from overlord.api.checks import (
+    Check,
+    ClusterAction,
+    Fixed,
+    InternalOrState,
+    PathDatasource,
+    TaskResource,
+    Unsecured,
+)
 from overlord.api.errors import TextAccessDenied
 from overlord.api.responses import JSON, dumps
 from overlord.api.state import EXTENSION, database, settings
@@ -37,7 +47,6 @@ from overlord.errors import AccessDenied
 from overlord.services import auth as auth_service
 from overlord.services.auth import (
     CLUSTER,
-    CONFIG,
     DATASOURCE,
     INTERNAL_USER,
     READ,
@@ -51,164 +60,6 @@ from overlord.services.auth import (
 )
 from overlord.services.opensearch import ErrorCause, OpenSearchError
 from overlord.timeutil import utcnow
-
-# ----------------------------------------------------------------- declarations
-
-
-@dataclass(frozen=True)
-class Unsecured:
-    """No authentication, no authorization (Druid's UnsecuredResourceFilter)."""
-
-
-@dataclass(frozen=True)
-class AuthenticatedOnly:
-    """Authentication only: the route answers an error whatever it is asked (a
-    wrong method, an unknown ``_tasks`` path), or its view does the check."""
-
-    why: str
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """A fixed resource; ``action`` None = from the method (GET/HEAD ⇒ READ, else
-    WRITE, as Druid's AbstractResourceFilter). ``text``: the 403 is Druid's
-    text/plain form."""
-
-    resource_type: str
-    name: str
-    action: str | None = None
-    text: bool = False
-
-
-@dataclass(frozen=True)
-class TaskResource:
-    """DATASOURCE of the task named by the path (Druid's TaskResourceFilter): the
-    id is validated and looked up first (400, 404), then authorized (403)."""
-
-    action: str | None = None
-
-
-@dataclass(frozen=True)
-class PathDatasource:
-    """DATASOURCE named by a path argument, each action in turn."""
-
-    argument: str
-    actions: tuple[str, ...] | None = None  # None = from the method
-
-
-@dataclass(frozen=True)
-class InternalOrState:
-    """The internal identity ``druid_system``, or STATE WRITE (``POST /action``)."""
-
-
-@dataclass(frozen=True)
-class ClusterAction:
-    """An OpenSearch action on the ``_tasks`` surface: CLUSTER READ for
-    ``cluster:monitor/*``, WRITE otherwise; never filtered per row."""
-
-    name: str
-
-
-Check = (
-    Unsecured
-    | AuthenticatedOnly
-    | Fixed
-    | TaskResource
-    | PathDatasource
-    | InternalOrState
-    | ClusterAction
-)
-
-_STATE = Fixed(STATE, "STATE")
-_CONFIG = Fixed(CONFIG, "CONFIG")
-# Druid's BasicSecurityResourceFilter: Resource("security", CONFIG), text/plain 403.
-_SECURITY = Fixed(CONFIG, "security", text=True)
-_IN_VIEW = "the view authorizes: "
-_WRONG_METHOD = AuthenticatedOnly("answers 405 to every request")
-
-# druid-overlord.md §6; security.md §1.4, §3.2.
-ROUTE_CHECKS: dict[str, Check] = {
-    # StatusResource: /status/health is unsecured, the rest needs STATE READ.
-    "health.get_status": _STATE,
-    "health.get_health": Unsecured(),
-    "health.get_properties": _STATE,
-    "druid.is_leader": Unsecured(),
-    "druid.submit_task": AuthenticatedOnly(
-        _IN_VIEW + "DATASOURCE WRITE (+ EXTERNAL READ) after the body is parsed"
-    ),
-    "druid.get_task": TaskResource(),
-    "druid.get_task_status": TaskResource(),
-    "druid.get_task_reports": TaskResource(),
-    "druid.get_task_log": TaskResource(),
-    "druid.get_task_segments": TaskResource(),
-    "druid.shutdown_task": TaskResource(WRITE),
-    "druid.shutdown_all_tasks": PathDatasource("datasource", (WRITE,)),
-    "druid.delete_pending_segments": PathDatasource("datasource", (READ, WRITE)),
-    "druid.list_tasks": AuthenticatedOnly(_IN_VIEW + "rows by DATASOURCE READ"),
-    "druid.list_waiting_tasks": AuthenticatedOnly(_IN_VIEW + "rows"),
-    "druid.list_pending_tasks": AuthenticatedOnly(_IN_VIEW + "rows"),
-    "druid.list_running_tasks": AuthenticatedOnly(_IN_VIEW + "rows"),
-    "druid.list_complete_tasks": AuthenticatedOnly(_IN_VIEW + "rows"),
-    "druid.post_task_statuses": Fixed(STATE, "STATE", WRITE),
-    "druid.post_action": InternalOrState(),
-    "druid.post_locked_intervals": Fixed(STATE, "STATE", WRITE),
-    "druid.post_locked_intervals_v1": Fixed(STATE, "STATE", WRITE),
-    "druid.post_active_locks": Fixed(STATE, "STATE", WRITE),
-    "druid.get_workers": _STATE,
-    "druid.get_leader": _STATE,
-    "druid.get_total_worker_capacity": _CONFIG,
-    "druid.get_worker_config": _CONFIG,
-    "druid.set_worker_config": _CONFIG,
-    "druid.get_worker_config_history": _CONFIG,
-    # MetadataResource: the list is filtered per datasource, a datasource's
-    # segments need READ on it.
-    "coordinator.get_datasources": AuthenticatedOnly(_IN_VIEW + "rows"),
-    "coordinator.get_datasource_segments": PathDatasource("datasource", (READ,)),
-    "opensearch.cluster_info": ClusterAction("cluster:monitor/main"),
-    "opensearch.nodes_info": ClusterAction("cluster:monitor/nodes/info"),
-    "opensearch.list_tasks": ClusterAction("cluster:monitor/tasks/lists"),
-    "opensearch.cat_tasks": ClusterAction("cluster:monitor/tasks/lists"),
-    "opensearch.get_task": ClusterAction("cluster:monitor/task/get"),
-    "opensearch.cancel_tasks": ClusterAction("cluster:admin/tasks/cancel"),
-    "opensearch._no_handler": AuthenticatedOnly("answers 400 no handler found"),
-    "opensearch.wrong_method_/": _WRONG_METHOD,
-    "opensearch.wrong_method_/_nodes": _WRONG_METHOD,
-    "opensearch.wrong_method_/_tasks": _WRONG_METHOD,
-    "opensearch.wrong_method_/_tasks/_cancel": _WRONG_METHOD,
-    "opensearch.wrong_method_/_tasks/<task_id>": _WRONG_METHOD,
-    "opensearch.wrong_method_/_tasks/<task_id>/_cancel": _WRONG_METHOD,
-    "opensearch.wrong_method_/_cat/tasks": _WRONG_METHOD,
-    # Prometheus scrapes, like Druid's /status, need STATE READ (list /metrics in
-    # auth_unsecured_paths for a scraper without credentials).
-    "metrics.get_metrics": _STATE,
-    "openapi.get_openapi": AuthenticatedOnly("the API document: any user"),
-    "openapi.get_openapi_page": AuthenticatedOnly("the API document: any user"),
-    "console.get_console": AuthenticatedOnly(
-        "the page: each API call it makes is checked on its own"
-    ),
-    "console.get_pending_segments": PathDatasource("datasource", (READ,)),
-    # The security management API (api/basic_security.py).
-    "basic_security.authentication_load_status": _SECURITY,
-    "basic_security.authentication_users": _SECURITY,
-    "basic_security.authentication_user": _SECURITY,
-    "basic_security.authentication_create_user": _SECURITY,
-    "basic_security.authentication_delete_user": _SECURITY,
-    "basic_security.authentication_set_credentials": _SECURITY,
-    "basic_security.authorization_load_status": _SECURITY,
-    "basic_security.authorization_users": _SECURITY,
-    "basic_security.authorization_roles": _SECURITY,
-    "basic_security.authorization_user": _SECURITY,
-    "basic_security.authorization_create_user": _SECURITY,
-    "basic_security.authorization_delete_user": _SECURITY,
-    "basic_security.authorization_role": _SECURITY,
-    "basic_security.authorization_create_role": _SECURITY,
-    "basic_security.authorization_delete_role": _SECURITY,
-    "basic_security.authorization_assign_role": _SECURITY,
-    "basic_security.authorization_unassign_role": _SECURITY,
-    "basic_security.authorization_role_permissions": _SECURITY,
-    "basic_security.authorization_set_permissions": _SECURITY,
-}
-
 
 # ------------------------------------------------------------------- the answers
 
@@ -488,7 +339,7 @@ def _method_action() -> str:
 
 def _check_request() -> Response | None:
     rule = request.url_rule
-    check = ROUTE_CHECKS.get(rule.endpoint) if rule is not None else None
+    check = routes.check_of(rule.endpoint) if rule is not None else None
     if isinstance(check, Unsecured) or _unsecured_path(request.path):
         return None
     result = _authenticate(_is_opensearch(request.path))
