@@ -6,11 +6,11 @@ import http.client
 import resource
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from overlord.ingest.deep_storage import DeepStorage
-from overlord.ingest.formats import DEFAULT_BLOCK_SIZE, read_blocks
+from overlord.ingest.formats import DEFAULT_BLOCK_SIZE, Block, read_blocks
 from overlord.ingest.rows import RowTransformer, combine, sort_rows
 from overlord.ingest.segments import (
     ROW_GROUP_ROWS,
@@ -58,6 +58,15 @@ class Ingestion:
     distinct partition numbers (``segmentAllocate``); with ``core_partitions`` None
     a segment's ``partitions`` is the count this run wrote in its chunk, which the
     publisher may restate.
+
+    ``determine_intervals``: without ``granularitySpec.intervals`` Druid's IndexTask
+    reads the input a first time to find the intervals it then locks
+    (determineShardSpecs → collectIntervalsAndShardSpecs, state
+    DETERMINE_PARTITIONS), counting that pass in ``rowStats.determinePartitions``
+    with its own parse-exception handler (same limits, its own saved events). With
+    it true and no intervals, so does :meth:`run` (``determine_stats``,
+    :meth:`determine_unparseable_events`, ``phase``). Druid's SinglePhaseSubTask
+    has no such pass.
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class Ingestion:
         should_stop: Callable[[], bool] | None = None,
         log: Callable[[str], None] | None = None,
         input_entities: Sequence[InputEntity] | None = None,
+        determine_intervals: bool = False,
     ) -> None:
         self.spec = spec
         self.storage = DeepStorage(storage)
@@ -80,12 +90,22 @@ class Ingestion:
         self.log = log
         self.input_entities = input_entities
         self.stats = RowStats()
-        tuning = spec.tuning
-        self.handler = ParseExceptionHandler(
-            self.stats,
+        self.handler = self._handler(self.stats)
+        self.determine_stats = RowStats()
+        self.determine_handler = self._handler(self.determine_stats)
+        self.determines = (
+            determine_intervals and not spec.data_schema.granularity.intervals
+        )
+        # Druid's IngestionState while running.
+        self.phase = "DETERMINE_PARTITIONS" if self.determines else "BUILD_SEGMENTS"
+
+    def _handler(self, stats: RowStats) -> ParseExceptionHandler:
+        tuning = self.spec.tuning
+        return ParseExceptionHandler(
+            stats,
             max_parse_exceptions=tuning.max_parse_exceptions,
             max_saved=tuning.max_saved_parse_exceptions,
-            log=log if tuning.log_parse_exceptions else None,
+            log=self.log if tuning.log_parse_exceptions else None,
         )
 
     @property
@@ -104,6 +124,53 @@ class Ingestion:
     def unparseable_events(self) -> list[dict[str, Any]]:
         """Druid's saved ParseExceptionReports, newest first."""
         return self.handler.reports()
+
+    def determine_unparseable_events(self) -> list[dict[str, Any]]:
+        """Those of the determine-partitions pass, newest first."""
+        return self.determine_handler.reports()
+
+    def _blocks(self, string_fields: set[str]) -> Iterator[Block]:
+        """Every block of the input, entity after entity.
+
+        Raises:
+            IngestStopped: ``should_stop`` said so.
+            IngestError: an input could not be read.
+        """
+        spec = self.spec
+        sources = (
+            self.input_entities
+            if self.input_entities is not None
+            else entities(spec.source)
+        )
+        for entity in sources:
+            self._info(f"Reading input [{entity.name}]")
+            try:
+                with entity.open() as stream:
+                    for block in read_blocks(
+                        stream, spec.format, self.block_size, string_fields
+                    ):
+                        if self.should_stop():
+                            raise IngestStopped
+                        yield block
+            except (OSError, EOFError, http.client.HTTPException) as error:
+                # Unreadable, truncated or corrupt input (a dropped HTTP
+                # connection, a bad gzip stream): the task fails saying so.
+                raise IngestError(f"Failed to read [{entity.name}]: {error}") from error
+
+    def _determine(self) -> None:
+        """IndexTask.collectIntervalsAndShardSpecs: read everything once, counting
+        the rows (the intervals found are not kept: overlord locks each chunk when
+        it first writes to it)."""
+        self._info("Determining intervals: a first pass over the input")
+        stats = self.determine_stats
+        rows = RowTransformer(self.spec.data_schema, self.determine_handler, stats)
+        for block in self._blocks(set()):
+            stats.processed_bytes += block.nbytes
+            if block.bad:
+                self._unparseable(block.bad, self.determine_handler)
+            for table in block.tables:
+                rows.count(table)
+        self._info(f"Determined intervals; row stats {stats.to_json()}")
 
     def run(self) -> list[SegmentDescription]:
         """Read everything, write the segments and describe them.
@@ -126,6 +193,9 @@ class Ingestion:
                 table = combine(table, dimensions, schema.metrics)
             return sort_rows(table, dimensions, rollup)
 
+        if self.determines:
+            self._determine()
+        self.phase = "BUILD_SEGMENTS"
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=self.work_dir) as work:
             buffer = RowBuffer(
                 work_dir=work,
@@ -133,32 +203,12 @@ class Ingestion:
                 max_bytes=spec.tuning.bytes_limit,
                 roll=roll if rollup else None,
             )
-            string_fields: set[str] = set()
-            sources = (
-                self.input_entities
-                if self.input_entities is not None
-                else entities(spec.source)
-            )
-            for entity in sources:
-                self._info(f"Reading input [{entity.name}]")
-                try:
-                    with entity.open() as stream:
-                        for block in read_blocks(
-                            stream, spec.format, self.block_size, string_fields
-                        ):
-                            if self.should_stop():
-                                raise IngestStopped
-                            self.stats.processed_bytes += block.nbytes
-                            if block.bad:
-                                self._unparseable(block.bad)
-                            for table in block.tables:
-                                buffer.add(rows.transform(table))
-                except (OSError, EOFError, http.client.HTTPException) as error:
-                    # Unreadable, truncated or corrupt input (a dropped HTTP
-                    # connection, a bad gzip stream): the task fails saying so.
-                    raise IngestError(
-                        f"Failed to read [{entity.name}]: {error}"
-                    ) from error
+            for block in self._blocks(set()):
+                self.stats.processed_bytes += block.nbytes
+                if block.bad:
+                    self._unparseable(block.bad)
+                for table in block.tables:
+                    buffer.add(rows.transform(table))
             writer = SegmentWriter(
                 data_source=schema.data_source,
                 storage=self.storage,
@@ -195,8 +245,10 @@ class Ingestion:
         if self.log is not None:
             self.log(message)
 
-    def _unparseable(self, bad: list[ParseProblem]) -> None:
-        self.handler.handle("unparseable", len(bad), lambda: bad)
+    def _unparseable(
+        self, bad: list[ParseProblem], handler: ParseExceptionHandler | None = None
+    ) -> None:
+        (handler or self.handler).handle("unparseable", len(bad), lambda: bad)
 
     def _checked(self, write: Callable[[Any], None]) -> Callable[[Any], None]:
         def checked(table: Any) -> None:

@@ -433,12 +433,22 @@ class RowTransformer:
             self.discovered.append(field.name)
             known.add(field.name)
 
-    def transform(self, raw: pa.Table) -> pa.Table:
-        """Row table of ``raw``'s rows that are kept.
+    def count(self, raw: pa.Table) -> None:
+        """Druid's determine-partitions pass over ``raw`` (IndexTask
+        collectIntervalsAndShardSpecs): rows with a timestamp that the filter keeps
+        are ``processed``, the others ``thrownAway`` or ``unparseable`` as in
+        :meth:`transform`; dimension and metric values are not read (Druid finds
+        their errors only when indexing, in the buildSegments phase).
 
         Raises:
             MaxParseExceptionsExceeded: through the handler.
         """
+        keep, _ = self._kept(raw)
+        self.stats.processed += _count(keep)
+
+    def _kept(self, raw: pa.Table) -> tuple[pa.Array, pa.Array]:
+        """The mask of ``raw``'s rows that are kept and their timestamps (epoch ms);
+        the others are counted (thrownAway, unparseable)."""
         count = raw.num_rows
         spec = self.schema
         source = _column(raw, spec.timestamp.column)
@@ -474,6 +484,17 @@ class RowTransformer:
             inside = pc.fill_null(pc.is_in(starts, value_set=self.allowed), False)
             self.stats.thrown_away += _count(pc.and_(keep, pc.invert(inside)))
             keep = pc.and_(keep, inside)
+        return keep, millis
+
+    def transform(self, raw: pa.Table) -> pa.Table:
+        """Row table of ``raw``'s rows that are kept.
+
+        Raises:
+            MaxParseExceptionsExceeded: through the handler.
+        """
+        count = raw.num_rows
+        spec = self.schema
+        keep, millis = self._kept(raw)
         kept_count = _count(keep)
         if kept_count != count:
             raw = raw.filter(keep)

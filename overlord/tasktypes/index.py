@@ -205,38 +205,48 @@ class IndexRun:
         self._previous: str | None = None
         self._report_lock = threading.Lock()
         self._started = time.monotonic()
+        self._phase: str | None = None
 
     # --- reports ------------------------------------------------------------------
+
+    # Druid's IndexTask reads the input a first time when the spec has no
+    # intervals; its SinglePhaseSubTask does not.
+    determines_intervals = True
+
+    @property
+    def ingestion_state(self) -> str:
+        """Druid's IngestionState: DETERMINE_PARTITIONS during the first pass."""
+        if self.state == "BUILD_SEGMENTS" and self.ingestion is not None:
+            return self.ingestion.phase
+        return self.state
 
     def report(self, error_msg: str | None, *, live: bool = False) -> JsonObject:
         """Druid's ``ingestionStatsAndErrors`` (IngestionStatsAndErrors.java)."""
         ingestion = self.ingestion
-        build = (
-            ingestion.stats.to_json()
-            if ingestion is not None
-            else {
-                "processed": 0,
-                "processedBytes": 0,
-                "processedWithError": 0,
-                "thrownAway": 0,
-                "unparseable": 0,
-            }
-        )
-        empty = dict.fromkeys(build, 0)
-        events = ingestion.unparseable_events() if ingestion is not None else []
+        if ingestion is not None:
+            build = ingestion.stats.to_json()
+            determine = ingestion.determine_stats.to_json()
+            events = ingestion.unparseable_events()
+            determine_events = ingestion.determine_unparseable_events()
+        else:
+            build = determine = dict(_ZERO_STATS)
+            events, determine_events = [], []
         # IndexTask.getTaskCompletionUnparseableEvents: both phases' lists (maybe
         # empty) when maxSavedParseExceptions > 0, else nothing.
         saving = ingestion is not None and ingestion.saves_parse_exceptions
         unparseable: JsonObject = (
-            {"determinePartitions": [], "buildSegments": events}
-            if events or saving
+            {"determinePartitions": determine_events, "buildSegments": events}
+            if events or determine_events or saving
             else {}
         )
-        row_stats: JsonObject = {"determinePartitions": empty, "buildSegments": build}
+        row_stats: JsonObject = {
+            "determinePartitions": determine,
+            "buildSegments": build,
+        }
         if live:
             return self._live_report(unparseable, row_stats)
         payload: JsonObject = {
-            "ingestionState": self.state,
+            "ingestionState": self.ingestion_state,
             "unparseableEvents": unparseable,
             "rowStats": row_stats,
             "errorMsg": error_msg,
@@ -257,24 +267,40 @@ class IndexRun:
 
     def _live_report(self, unparseable: JsonObject, totals: JsonObject) -> JsonObject:
         """A running task's report (IndexTask.doGetLiveReports): state, events and
-        ``rowStats`` as ``totals`` and ``movingAverages`` per phase. Druid's moving
-        averages are 1/5/15-minute rates of its meters; here each window gives the
-        mean rate per second since the phase began."""
+        ``rowStats`` as ``totals`` and ``movingAverages`` of the current phase only
+        (IndexTask.doGetRowStats without ``full``, as the Overlord asks a running
+        task's liveReports). Druid's moving averages are 1/5/15-minute rates of its
+        meters; here each window gives the mean rate per second since the phase
+        began."""
+        state = self.ingestion_state
+        phase = (
+            "determinePartitions"
+            if state == "DETERMINE_PARTITIONS"
+            else "buildSegments"
+            if state in ("BUILD_SEGMENTS", "COMPLETED")
+            else None
+        )
+        if phase is not None and phase != self._phase:
+            self._phase, self._started = phase, time.monotonic()
         elapsed = max(time.monotonic() - self._started, 1e-3)
-        rates = {key: value / elapsed for key, value in totals["buildSegments"].items()}
+        averages: JsonObject = {}
+        phase_totals: JsonObject = {}
+        if phase is not None:
+            rates = {key: value / elapsed for key, value in totals[phase].items()}
+            averages[phase] = {window: dict(rates) for window in ("1m", "5m", "15m")}
+            phase_totals[phase] = totals[phase]
+        if not self.determines_intervals:
+            # SinglePhaseSubTask.doGetUnparseableEvents: its one phase.
+            unparseable = {"buildSegments": unparseable.get("buildSegments", [])}
         return {
             "ingestionStatsAndErrors": {
                 "taskId": self.task_id,
                 "payload": {
-                    "ingestionState": self.state,
+                    "ingestionState": state,
                     "unparseableEvents": unparseable,
                     "rowStats": {
-                        "movingAverages": {
-                            "buildSegments": {
-                                window: dict(rates) for window in ("1m", "5m", "15m")
-                            }
-                        },
-                        "totals": totals,
+                        "movingAverages": averages,
+                        "totals": phase_totals,
                     },
                 },
                 "type": "ingestionStatsAndErrors",
@@ -415,6 +441,7 @@ class IndexRun:
                 allocate=self.allocator(spec_json),
                 should_stop=context.should_stop,
                 log=context.log,
+                determine_intervals=self.determines_intervals,
             )
             reporter.start()
             try:
@@ -824,6 +851,8 @@ class SubTaskRun(IndexRun):
     coordinating allocator (the supervisor's lock version, partitions numbered
     across its sub-tasks); appending, through ``segmentAllocate`` as the
     supervisor (Druid's SurrogateAction), ``subtaskSpecId`` being the sequence."""
+
+    determines_intervals = False
 
     def __init__(self, context: TaskContext) -> None:
         super().__init__(context)

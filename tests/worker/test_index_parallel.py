@@ -439,9 +439,11 @@ def _kill_held_sub_task(
     server: _FirstTryHeldServer, path: str, workers: list[subprocess.Popen[bytes]]
 ) -> None:
     """SIGKILL the task process whose request for ``path`` the server holds."""
-    wait_for(lambda: path in server.held, 60)
+    wait_for(lambda: path in server.held, 60, describe=lambda: str(server.requests))
     pid = wait_for(
-        lambda: _process_with_socket([w.pid for w in workers], server.held[path]), 30
+        lambda: _process_with_socket([w.pid for w in workers], server.held[path]),
+        30,
+        describe=lambda: f"no process has the socket of port {server.held[path]}",
     )
     os.kill(pid, signal.SIGKILL)
 
