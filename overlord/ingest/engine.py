@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import resource
 import sys
@@ -23,6 +24,7 @@ from overlord.ingest.sources import InputEntity, entities
 from overlord.ingest.spec import IngestSpec
 from overlord.ingest.spill import RowBuffer
 from overlord.ingest.stats import (
+    ErrorType,
     IngestError,
     ParseExceptionHandler,
     ParseProblem,
@@ -37,6 +39,10 @@ def peak_rss_kib() -> int:
     process counts from its fork). Logged so tests can bound it."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak  # macOS: bytes
+
+
+def _same(problem: ParseProblem) -> ParseProblem:
+    return problem
 
 
 class IngestStopped(IngestError):
@@ -166,10 +172,7 @@ class Ingestion:
         rows = RowTransformer(self.spec.data_schema, self.determine_handler, stats)
         for block in self._blocks(set()):
             stats.processed_bytes += block.nbytes
-            if block.bad:
-                self._unparseable(block.bad, self.determine_handler)
-            for table in block.tables:
-                rows.count(table)
+            self._in_row_order(block, rows, self.determine_handler, rows.count)
         self._info(f"Determined intervals; row stats {stats.to_json()}")
 
     def run(self) -> list[SegmentDescription]:
@@ -205,10 +208,12 @@ class Ingestion:
             )
             for block in self._blocks(set()):
                 self.stats.processed_bytes += block.nbytes
-                if block.bad:
-                    self._unparseable(block.bad)
-                for table in block.tables:
-                    buffer.add(rows.transform(table))
+                self._in_row_order(
+                    block,
+                    rows,
+                    self.handler,
+                    lambda table: buffer.add(rows.transform(table)),
+                )
             writer = SegmentWriter(
                 data_source=schema.data_source,
                 storage=self.storage,
@@ -245,10 +250,56 @@ class Ingestion:
         if self.log is not None:
             self.log(message)
 
-    def _unparseable(
-        self, bad: list[ParseProblem], handler: ParseExceptionHandler | None = None
+    @staticmethod
+    def _in_row_order(
+        block: Block,
+        rows: RowTransformer,
+        handler: ParseExceptionHandler,
+        each_table: Callable[[Any], None],
     ) -> None:
-        (handler or self.handler).handle("unparseable", len(bad), lambda: bad)
+        """Run ``each_table`` on the block's tables, then hand the block's bad rows
+        (lines the format refused, unparseable timestamps, values with errors) to
+        the handler in the order of the input's rows, as Druid meets them; its
+        saved reports are then newest first in that order too.
+
+        Positions come from the block where the reader knows them (json's slow
+        path); otherwise the bad lines come first, then each table's rows in turn
+        (csv rows Arrow had to load apart are placed after the block's others).
+        """
+        events: list[tuple[int, ErrorType, Callable[[], ParseProblem]]] = []
+        next_position = 0
+        for index, bad in enumerate(block.bad):
+            at = (
+                block.bad_positions[index]
+                if block.bad_positions is not None
+                else next_position + index
+            )
+            events.append((at, "unparseable", functools.partial(_same, bad)))
+        next_position += len(block.bad)
+        rows.deferred = []
+        try:
+            for index, table in enumerate(block.tables):
+                positions = (
+                    block.table_positions[index]
+                    if block.table_positions is not None
+                    else None
+                )
+                del rows.deferred[:]
+                each_table(table)
+                for row, kind, problem in rows.deferred:
+                    at = (
+                        positions[row] if positions is not None else next_position + row
+                    )
+                    events.append((at, kind, problem))
+                next_position += table.num_rows
+        finally:
+            rows.deferred = None
+        if events:
+            events.sort(key=lambda event: event[0])
+            handler.handle_rows(
+                [kind for _, kind, _ in events],
+                lambda: (problem() for _, _, problem in events),
+            )
 
     def _checked(self, write: Callable[[Any], None]) -> Callable[[Any], None]:
         def checked(table: Any) -> None:

@@ -38,6 +38,11 @@ class Block:
     tables: list[pa.Table] = field(default_factory=list)
     bad: list[ParseProblem] = field(default_factory=list)
     nbytes: int = 0
+    # Where the rows were in the block (their order among its non-empty lines),
+    # when the tables and bad rows are not simply one after the other: for each
+    # table its rows' positions, and the bad rows' positions.
+    table_positions: list[list[int]] | None = None
+    bad_positions: list[int] | None = None
 
 
 def read_blocks(
@@ -138,9 +143,9 @@ def _parse_json_lines(
     type, which Arrow refuses) from the values Python parsed."""
     good: list[bytes] = []
     values: list[dict[str, Any]] = []
-    for line in lines:
-        if not line.strip():
-            continue
+    good_at: list[int] = []
+    bad_at: list[int] = []
+    for position, line in enumerate(line for line in lines if line.strip()):
         try:
             value = json.loads(line)
         except ValueError:
@@ -148,14 +153,19 @@ def _parse_json_lines(
         if isinstance(value, dict):
             good.append(line)
             values.append(value)
+            good_at.append(position)
         else:
             block.bad.append(_unparseable(line))
+            bad_at.append(position)
+    block.bad_positions = bad_at
+    block.table_positions = []
     if not good:
         return
     try:
         block.tables.append(_json_table(b"\n".join(good), string_fields))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         block.tables.append(python_table(values))
+    block.table_positions.append(good_at)
 
 
 def python_table(rows: list[dict[str, Any]]) -> pa.Table:

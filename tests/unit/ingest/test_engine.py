@@ -506,3 +506,68 @@ def test_intervals_given_or_not_asked_no_first_pass(tmp_path: Path) -> None:
             ingestion.stats.to_json(), 0
         )
         assert ingestion.stats.processed > 0
+
+
+def test_parse_exceptions_are_reported_in_the_rows_order(tmp_path: Path) -> None:
+    """Druid meets bad rows one by one: its saved reports, newest first, follow the
+    input's row order whatever the kind (a line that is not JSON, an unparseable
+    timestamp, a value with an error), within one read block too."""
+    spec = wiki_spec(tmp_path)
+    spec["dataSchema"]["dimensionsSpec"]["dimensions"] = [
+        "channel",
+        {"name": "added", "type": "long"},
+    ]
+    spec["dataSchema"]["metricsSpec"] = [{"type": "count", "name": "count"}]
+    spec["tuningConfig"]["maxParseExceptions"] = 10
+    lines = [
+        json.dumps({**WIKI[0], "added": "lots"}),  # 1 processedWithError
+        json.dumps(WIKI[1]),
+        "{not json",  # 3 unparseable (the format)
+        json.dumps({**WIKI[2], "time": "yesterday"}),  # 4 unparseable (timestamp)
+        json.dumps({**WIKI[3], "added": "few"}),  # 5 processedWithError
+        "[]",  # 6 unparseable (the format)
+    ]
+    (tmp_path / "input" / "wikiticker-sample.json").write_text("\n".join(lines) + "\n")
+
+    ingestion, _ = ingest(spec, tmp_path)
+
+    events = ingestion.unparseable_events()
+    assert [(e["errorType"], e["input"][:20]) for e in events] == [
+        ("unparseable", "[]"),
+        ("processedWithError", "{time=2015-09-12T01:"),
+        ("unparseable", "{time=yesterday, cha"),
+        ("unparseable", "{not json"),
+        ("processedWithError", "{time=2015-09-12T00:"),
+    ]
+    assert (ingestion.stats.unparseable, ingestion.stats.processed_with_error) == (
+        3,
+        2,
+    )
+
+
+def test_the_row_passing_the_limit_is_found_in_the_rows_order(tmp_path: Path) -> None:
+    """maxParseExceptions 1: the second bad row in input order fails the run, and
+    it is the one counted last, whichever its kind."""
+    spec = wiki_spec(tmp_path)
+    spec["dataSchema"]["dimensionsSpec"]["dimensions"] = [
+        {"name": "added", "type": "long"}
+    ]
+    spec["dataSchema"]["metricsSpec"] = [{"type": "count", "name": "count"}]
+    spec["tuningConfig"]["maxParseExceptions"] = 1
+    lines = [
+        json.dumps({**WIKI[0], "added": "lots"}),
+        json.dumps({**WIKI[1], "added": "more"}),
+        "{not json",
+    ]
+    (tmp_path / "input" / "wikiticker-sample.json").write_text("\n".join(lines) + "\n")
+    ingestion = Ingestion(
+        IngestSpec.from_json(spec), storage=str(tmp_path / "deep"), version="v"
+    )
+
+    with pytest.raises(MaxParseExceptionsExceeded):
+        ingestion.run()
+
+    assert (ingestion.stats.unparseable, ingestion.stats.processed_with_error) == (
+        0,
+        2,
+    )
