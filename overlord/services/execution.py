@@ -192,6 +192,15 @@ class ExecutionContext:
             )
         )
 
+    def task_reports(self, task_ids: list[str]) -> dict[str, JsonObject]:
+        texts = self.database.run(
+            lambda session: {
+                task_id: report_store.get_report(session, task_id)
+                for task_id in task_ids
+            }
+        )
+        return {task_id: json.loads(text) for task_id, text in texts.items() if text}
+
     def sub_task_reports(self) -> dict[str, JsonObject]:
         reports: dict[str, JsonObject] = self.database.run(
             lambda session: subtasks.pushed_segments_reports(session, self.task_id)

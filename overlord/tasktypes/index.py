@@ -576,9 +576,15 @@ def parallel_splits(payload: JsonObject) -> list[JsonObject] | None:
 
 
 def _row_totals(report: JsonObject) -> tuple[JsonObject, list[Any]]:
-    """buildSegments totals and unparseable events of a sub-task's own report."""
+    """buildSegments totals and unparseable events of a sub-task's own report, its
+    completion report (``rowStats.buildSegments``) or a live one
+    (``rowStats.totals.buildSegments``)."""
     payload = _get(report, "ingestionStatsAndErrors", "payload") or {}
-    totals = _get(payload, "rowStats", "buildSegments") or {}
+    totals = (
+        _get(payload, "rowStats", "buildSegments")
+        or _get(payload, "rowStats", "totals", "buildSegments")
+        or {}
+    )
     events = _get(payload, "unparseableEvents", "buildSegments") or []
     return (totals if isinstance(totals, dict) else {}), (
         events if isinstance(events, list) else []
@@ -619,16 +625,23 @@ class SupervisorRun(IndexRun):
         # Tries so far of each spec, and the sub-task that succeeded for it.
         self.tries: dict[int, int] = {}
         self.succeeded: dict[int, str] = {}
+        # Live reports of running sub-tasks that have not reported to it yet.
+        self.live_reports: dict[str, JsonObject] = {}
 
     # --- reports: the sub-tasks' row stats summed ------------------------------------
 
     def report(self, error_msg: str | None, *, live: bool = False) -> JsonObject:
         """Druid's parallel report: ``rowStats.totals.buildSegments`` summed over the
-        sub-tasks' reports, their unparseable events joined."""
+        sub-tasks' reports, their unparseable events joined; a live one adds the
+        running sub-tasks' live figures (ParallelIndexSupervisorTask
+        doGetRowStatsAndUnparseableEventsParallelSinglePhase)."""
         totals = dict(_ZERO_STATS)
         events: list[Any] = []
-        for report in self.reports.values():
-            figures, found = _row_totals(report.get("taskReport") or {})
+        sources = [report.get("taskReport") or {} for report in self.reports.values()]
+        if live:
+            sources += self.live_reports.values()
+        for source in sources:
+            figures, found = _row_totals(source)
             for key in totals:
                 value = figures.get(key)
                 if isinstance(value, int):
@@ -807,6 +820,9 @@ class SupervisorRun(IndexRun):
             if time.monotonic() - last_report >= LIVE_REPORT_SECONDS:
                 last_report = time.monotonic()
                 self.reports = self._own_reports()
+                self.live_reports = context.task_reports(
+                    [t for t in self.running if t not in self.reports]
+                )
                 self._write_report(None, live=True)
             if self.running and not context.sleep(SUB_TASK_POLL_SECONDS):
                 raise IngestStopped

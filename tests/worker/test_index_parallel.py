@@ -556,3 +556,59 @@ def test_max_retry_zero_fails_the_supervisor_at_the_first_failure(
     assert _pending(db) == 0
     log = client.get(f"{BASE}/task/{supervisor}/log").get_data(as_text=True)
     assert f"Failed because of the failed sub task[{killed['id']}]" in log
+
+
+def _live_totals(client: FlaskClient, task_id: str) -> dict[str, Any] | None:
+    """``rowStats.totals.buildSegments`` of a running task's live report."""
+    response = client.get(f"{BASE}/task/{task_id}/reports")
+    if response.status_code != 200 or not response.json:
+        return None
+    payload = response.json["ingestionStatsAndErrors"]["payload"]  # type: ignore[index]
+    totals = payload["rowStats"].get("totals") or {}
+    return totals.get("buildSegments")  # type: ignore[no-any-return]
+
+
+def test_supervisor_live_report_counts_running_sub_tasks_rows(
+    client: FlaskClient, processes: Processes, tmp_path: Path
+) -> None:
+    """ParallelIndexSupervisorTask's live report adds its running sub-tasks' live
+    row stats to the finished ones'. Each sub-task reads 64 KiB blocks and is held
+    before its input's last byte: it has processed rows and is still running."""
+    rows = [{**WIKI_ROWS[n % 3], "page": f"Page {n}", "added": n} for n in range(2000)]
+    bodies = {
+        path: "".join(json.dumps(row) + "\n" for row in part).encode()
+        for path, part in (("/a.json", rows[:1000]), ("/b.json", rows[1000:]))
+    }
+    with _FirstTryHeldServer(bodies, hold=set(bodies)) as server:
+        processes.worker(3)
+        spec = _retry_spec(server, tmp_path, maxBytesInMemory=100_000)
+        supervisor = submit(client, spec)
+        wait_for(lambda: len(server.held) == 2, 60, describe=processes.logs)
+
+        def running_sum() -> dict[str, int] | None:
+            subs = _sub_tasks(client)
+            figures = [_live_totals(client, t["id"]) for t in subs]
+            if len(subs) != 2 or None in figures:
+                return None
+            total = {key: sum(f[key] for f in figures) for key in figures[0]}  # type: ignore[index]
+            return total if total["processed"] > 0 else None
+
+        def live_equals_the_sub_tasks() -> bool:
+            expected = running_sum()
+            return expected is not None and _live_totals(client, supervisor) == expected
+
+        wait_for(live_equals_the_sub_tasks, 60, describe=processes.logs)
+        assert client.get(f"{BASE}/task/{supervisor}/reports").json[  # type: ignore[index]
+            "ingestionStatsAndErrors"
+        ]["payload"]["unparseableEvents"] == {"buildSegments": []}
+        server.release.set()
+        final = _finished(client, supervisor)
+
+    assert (final["status"], final["errorMsg"]) == ("SUCCESS", None), processes.logs()
+    assert _report(client, supervisor)["payload"]["rowStats"] == {
+        "totals": {
+            "buildSegments": _stats(
+                processed=2000, processedBytes=sum(len(b) for b in bodies.values())
+            )
+        }
+    }
