@@ -135,8 +135,11 @@ class Ingestion:
         """Those of the determine-partitions pass, newest first."""
         return self.determine_handler.reports()
 
-    def _blocks(self, string_fields: set[str]) -> Iterator[Block]:
-        """Every block of the input, entity after entity.
+    def _blocks(
+        self, string_fields: set[str], only_text: str | None = None
+    ) -> Iterator[Block]:
+        """Every block of the input, entity after entity (``only_text``: see
+        :func:`read_blocks`).
 
         Raises:
             IngestStopped: ``should_stop`` said so.
@@ -153,7 +156,11 @@ class Ingestion:
             try:
                 with entity.open() as stream:
                     for block in read_blocks(
-                        stream, spec.format, self.block_size, string_fields
+                        stream,
+                        spec.format,
+                        self.block_size,
+                        string_fields,
+                        only_text=only_text,
                     ):
                         if self.should_stop():
                             raise IngestStopped
@@ -169,8 +176,12 @@ class Ingestion:
         it first writes to it)."""
         self._info("Determining intervals: a first pass over the input")
         stats = self.determine_stats
-        rows = RowTransformer(self.spec.data_schema, self.determine_handler, stats)
-        for block in self._blocks(set()):
+        schema = self.spec.data_schema
+        rows = RowTransformer(schema, self.determine_handler, stats)
+        # Only the timestamps are needed (and the filter's fields: with a filter
+        # every field is read, typed as in the second pass).
+        only = schema.timestamp.column if schema.filter is None else None
+        for block in self._blocks(set(), only):
             stats.processed_bytes += block.nbytes
             self._in_row_order(block, rows, self.determine_handler, rows.count)
         self._info(f"Determined intervals; row stats {stats.to_json()}")

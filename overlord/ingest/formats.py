@@ -50,21 +50,31 @@ def read_blocks(
     fmt: InputFormat,
     block_size: int = DEFAULT_BLOCK_SIZE,
     string_fields: set[str] | None = None,
+    *,
+    only_text: str | None = None,
 ) -> Iterator[Block]:
     """Parse ``stream`` in blocks of about ``block_size`` bytes.
 
     ``string_fields`` (json only) names fields to keep as text: Arrow's JSON reader
     would turn ISO-looking strings into timestamps, losing their text. Fields found
     to infer as timestamps are added to the set, so later blocks keep them as text.
+
+    ``only_text`` (json only): the one field the caller needs, as text (a first
+    pass that only reads timestamps); Arrow then parses the other fields without
+    building them. A block where that field is not text everywhere (numbers, a
+    bad line) is parsed as usual, so its rows and bad rows are the same.
     """
     if isinstance(fmt, JsonFormat):
         fields = string_fields if string_fields is not None else set()
         first = True
         for data in _line_blocks(stream, block_size, b""):
+            block = Block(nbytes=len(data))
+            if only_text is not None and _parse_json_field(data, block, only_text):
+                yield block
+                continue
             if first:
                 _learn_text_fields(data, fields)
                 first = False
-            block = Block(nbytes=len(data))
             _parse_json(data, block, fields)
             yield block
         return
@@ -123,6 +133,22 @@ def _learn_text_fields(data: bytes, string_fields: set[str]) -> None:
         return
     with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
         _json_table(data[: end + 1], string_fields)
+
+
+def _parse_json_field(data: bytes, block: Block, name: str) -> bool:
+    """Load only field ``name`` of every line, as text; False when Arrow refuses
+    (a line that is not a JSON object, the field not text everywhere)."""
+    options = pjson.ParseOptions(
+        explicit_schema=pa.schema([(name, pa.string())]),
+        unexpected_field_behavior="ignore",
+    )
+    try:
+        table = pjson.read_json(pa.BufferReader(data), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    if table.num_rows:
+        block.tables.append(table)
+    return True
 
 
 def _parse_json(data: bytes, block: Block, string_fields: set[str]) -> None:
