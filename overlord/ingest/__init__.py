@@ -23,6 +23,11 @@ Pipeline, block by block (memory stays bounded whatever the input size):
   ``Max parse exceptions[N] exceeded``; ``javatext`` prints values as Druid's Java
   does in rows and messages.
 
+Without ``granularitySpec.intervals`` an ``index`` task reads its input twice, as
+Druid's IndexTask does (``Ingestion(..., determine_intervals=True)``): a first pass
+counted in ``rowStats.determinePartitions`` (json: only the timestamp field is
+built when there is no filter), then the build.
+
 Rule taken from issue 9 rather than the newest Druid: a row without a timestamp
 (and no ``missingValue``) counts as ``thrownAway``; Druid's MapInputRowParser now
 reports it as unparseable (``Timestamp[null] is unparseable!``).

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import resource
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from overlord.ingest.deep_storage import DeepStorage
-from overlord.ingest.formats import DEFAULT_BLOCK_SIZE, read_blocks
+from overlord.ingest.formats import DEFAULT_BLOCK_SIZE, Block, read_blocks
 from overlord.ingest.rows import RowTransformer, combine, sort_rows
 from overlord.ingest.segments import (
     ROW_GROUP_ROWS,
@@ -23,6 +24,7 @@ from overlord.ingest.sources import InputEntity, entities
 from overlord.ingest.spec import IngestSpec
 from overlord.ingest.spill import RowBuffer
 from overlord.ingest.stats import (
+    ErrorType,
     IngestError,
     ParseExceptionHandler,
     ParseProblem,
@@ -37,6 +39,10 @@ def peak_rss_kib() -> int:
     process counts from its fork). Logged so tests can bound it."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak  # macOS: bytes
+
+
+def _same(problem: ParseProblem) -> ParseProblem:
+    return problem
 
 
 class IngestStopped(IngestError):
@@ -58,6 +64,15 @@ class Ingestion:
     distinct partition numbers (``segmentAllocate``); with ``core_partitions`` None
     a segment's ``partitions`` is the count this run wrote in its chunk, which the
     publisher may restate.
+
+    ``determine_intervals``: without ``granularitySpec.intervals`` Druid's IndexTask
+    reads the input a first time to find the intervals it then locks
+    (determineShardSpecs → collectIntervalsAndShardSpecs, state
+    DETERMINE_PARTITIONS), counting that pass in ``rowStats.determinePartitions``
+    with its own parse-exception handler (same limits, its own saved events). With
+    it true and no intervals, so does :meth:`run` (``determine_stats``,
+    :meth:`determine_unparseable_events`, ``phase``). Druid's SinglePhaseSubTask
+    has no such pass.
     """
 
     def __init__(
@@ -71,6 +86,7 @@ class Ingestion:
         should_stop: Callable[[], bool] | None = None,
         log: Callable[[str], None] | None = None,
         input_entities: Sequence[InputEntity] | None = None,
+        determine_intervals: bool = False,
     ) -> None:
         self.spec = spec
         self.storage = DeepStorage(storage)
@@ -80,12 +96,22 @@ class Ingestion:
         self.log = log
         self.input_entities = input_entities
         self.stats = RowStats()
-        tuning = spec.tuning
-        self.handler = ParseExceptionHandler(
-            self.stats,
+        self.handler = self._handler(self.stats)
+        self.determine_stats = RowStats()
+        self.determine_handler = self._handler(self.determine_stats)
+        self.determines = (
+            determine_intervals and not spec.data_schema.granularity.intervals
+        )
+        # Druid's IngestionState while running.
+        self.phase = "DETERMINE_PARTITIONS" if self.determines else "BUILD_SEGMENTS"
+
+    def _handler(self, stats: RowStats) -> ParseExceptionHandler:
+        tuning = self.spec.tuning
+        return ParseExceptionHandler(
+            stats,
             max_parse_exceptions=tuning.max_parse_exceptions,
             max_saved=tuning.max_saved_parse_exceptions,
-            log=log if tuning.log_parse_exceptions else None,
+            log=self.log if tuning.log_parse_exceptions else None,
         )
 
     @property
@@ -104,6 +130,61 @@ class Ingestion:
     def unparseable_events(self) -> list[dict[str, Any]]:
         """Druid's saved ParseExceptionReports, newest first."""
         return self.handler.reports()
+
+    def determine_unparseable_events(self) -> list[dict[str, Any]]:
+        """Those of the determine-partitions pass, newest first."""
+        return self.determine_handler.reports()
+
+    def _blocks(
+        self, string_fields: set[str], only_text: str | None = None
+    ) -> Iterator[Block]:
+        """Every block of the input, entity after entity (``only_text``: see
+        :func:`read_blocks`).
+
+        Raises:
+            IngestStopped: ``should_stop`` said so.
+            IngestError: an input could not be read.
+        """
+        spec = self.spec
+        sources = (
+            self.input_entities
+            if self.input_entities is not None
+            else entities(spec.source)
+        )
+        for entity in sources:
+            self._info(f"Reading input [{entity.name}]")
+            try:
+                with entity.open() as stream:
+                    for block in read_blocks(
+                        stream,
+                        spec.format,
+                        self.block_size,
+                        string_fields,
+                        only_text=only_text,
+                    ):
+                        if self.should_stop():
+                            raise IngestStopped
+                        yield block
+            except (OSError, EOFError, http.client.HTTPException) as error:
+                # Unreadable, truncated or corrupt input (a dropped HTTP
+                # connection, a bad gzip stream): the task fails saying so.
+                raise IngestError(f"Failed to read [{entity.name}]: {error}") from error
+
+    def _determine(self) -> None:
+        """IndexTask.collectIntervalsAndShardSpecs: read everything once, counting
+        the rows (the intervals found are not kept: overlord locks each chunk when
+        it first writes to it)."""
+        self._info("Determining intervals: a first pass over the input")
+        stats = self.determine_stats
+        schema = self.spec.data_schema
+        rows = RowTransformer(schema, self.determine_handler, stats)
+        # Only the timestamps are needed (and the filter's fields: with a filter
+        # every field is read, typed as in the second pass).
+        only = schema.timestamp.column if schema.filter is None else None
+        for block in self._blocks(set(), only):
+            stats.processed_bytes += block.nbytes
+            self._in_row_order(block, rows, self.determine_handler, rows.count)
+        self._info(f"Determined intervals; row stats {stats.to_json()}")
 
     def run(self) -> list[SegmentDescription]:
         """Read everything, write the segments and describe them.
@@ -126,6 +207,9 @@ class Ingestion:
                 table = combine(table, dimensions, schema.metrics)
             return sort_rows(table, dimensions, rollup)
 
+        if self.determines:
+            self._determine()
+        self.phase = "BUILD_SEGMENTS"
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=self.work_dir) as work:
             buffer = RowBuffer(
                 work_dir=work,
@@ -133,32 +217,14 @@ class Ingestion:
                 max_bytes=spec.tuning.bytes_limit,
                 roll=roll if rollup else None,
             )
-            string_fields: set[str] = set()
-            sources = (
-                self.input_entities
-                if self.input_entities is not None
-                else entities(spec.source)
-            )
-            for entity in sources:
-                self._info(f"Reading input [{entity.name}]")
-                try:
-                    with entity.open() as stream:
-                        for block in read_blocks(
-                            stream, spec.format, self.block_size, string_fields
-                        ):
-                            if self.should_stop():
-                                raise IngestStopped
-                            self.stats.processed_bytes += block.nbytes
-                            if block.bad:
-                                self._unparseable(block.bad)
-                            for table in block.tables:
-                                buffer.add(rows.transform(table))
-                except (OSError, EOFError, http.client.HTTPException) as error:
-                    # Unreadable, truncated or corrupt input (a dropped HTTP
-                    # connection, a bad gzip stream): the task fails saying so.
-                    raise IngestError(
-                        f"Failed to read [{entity.name}]: {error}"
-                    ) from error
+            for block in self._blocks(set()):
+                self.stats.processed_bytes += block.nbytes
+                self._in_row_order(
+                    block,
+                    rows,
+                    self.handler,
+                    lambda table: buffer.add(rows.transform(table)),
+                )
             writer = SegmentWriter(
                 data_source=schema.data_source,
                 storage=self.storage,
@@ -195,8 +261,56 @@ class Ingestion:
         if self.log is not None:
             self.log(message)
 
-    def _unparseable(self, bad: list[ParseProblem]) -> None:
-        self.handler.handle("unparseable", len(bad), lambda: bad)
+    @staticmethod
+    def _in_row_order(
+        block: Block,
+        rows: RowTransformer,
+        handler: ParseExceptionHandler,
+        each_table: Callable[[Any], None],
+    ) -> None:
+        """Run ``each_table`` on the block's tables, then hand the block's bad rows
+        (lines the format refused, unparseable timestamps, values with errors) to
+        the handler in the order of the input's rows, as Druid meets them; its
+        saved reports are then newest first in that order too.
+
+        Positions come from the block where the reader knows them (json's slow
+        path); otherwise the bad lines come first, then each table's rows in turn
+        (csv rows Arrow had to load apart are placed after the block's others).
+        """
+        events: list[tuple[int, ErrorType, Callable[[], ParseProblem]]] = []
+        next_position = 0
+        for index, bad in enumerate(block.bad):
+            at = (
+                block.bad_positions[index]
+                if block.bad_positions is not None
+                else next_position + index
+            )
+            events.append((at, "unparseable", functools.partial(_same, bad)))
+        next_position += len(block.bad)
+        rows.deferred = []
+        try:
+            for index, table in enumerate(block.tables):
+                positions = (
+                    block.table_positions[index]
+                    if block.table_positions is not None
+                    else None
+                )
+                del rows.deferred[:]
+                each_table(table)
+                for row, kind, problem in rows.deferred:
+                    at = (
+                        positions[row] if positions is not None else next_position + row
+                    )
+                    events.append((at, kind, problem))
+                next_position += table.num_rows
+        finally:
+            rows.deferred = None
+        if events:
+            events.sort(key=lambda event: event[0])
+            handler.handle_rows(
+                [kind for _, kind, _ in events],
+                lambda: (problem() for _, _, problem in events),
+            )
 
     def _checked(self, write: Callable[[Any], None]) -> Callable[[Any], None]:
         def checked(table: Any) -> None:

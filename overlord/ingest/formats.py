@@ -38,6 +38,11 @@ class Block:
     tables: list[pa.Table] = field(default_factory=list)
     bad: list[ParseProblem] = field(default_factory=list)
     nbytes: int = 0
+    # Where the rows were in the block (their order among its non-empty lines),
+    # when the tables and bad rows are not simply one after the other: for each
+    # table its rows' positions, and the bad rows' positions.
+    table_positions: list[list[int]] | None = None
+    bad_positions: list[int] | None = None
 
 
 def read_blocks(
@@ -45,21 +50,31 @@ def read_blocks(
     fmt: InputFormat,
     block_size: int = DEFAULT_BLOCK_SIZE,
     string_fields: set[str] | None = None,
+    *,
+    only_text: str | None = None,
 ) -> Iterator[Block]:
     """Parse ``stream`` in blocks of about ``block_size`` bytes.
 
     ``string_fields`` (json only) names fields to keep as text: Arrow's JSON reader
     would turn ISO-looking strings into timestamps, losing their text. Fields found
     to infer as timestamps are added to the set, so later blocks keep them as text.
+
+    ``only_text`` (json only): the one field the caller needs, as text (a first
+    pass that only reads timestamps); Arrow then parses the other fields without
+    building them. A block where that field is not text everywhere (numbers, a
+    bad line) is parsed as usual, so its rows and bad rows are the same.
     """
     if isinstance(fmt, JsonFormat):
         fields = string_fields if string_fields is not None else set()
         first = True
         for data in _line_blocks(stream, block_size, b""):
+            block = Block(nbytes=len(data))
+            if only_text is not None and _parse_json_field(data, block, only_text):
+                yield block
+                continue
             if first:
                 _learn_text_fields(data, fields)
                 first = False
-            block = Block(nbytes=len(data))
             _parse_json(data, block, fields)
             yield block
         return
@@ -120,6 +135,22 @@ def _learn_text_fields(data: bytes, string_fields: set[str]) -> None:
         _json_table(data[: end + 1], string_fields)
 
 
+def _parse_json_field(data: bytes, block: Block, name: str) -> bool:
+    """Load only field ``name`` of every line, as text; False when Arrow refuses
+    (a line that is not a JSON object, the field not text everywhere)."""
+    options = pjson.ParseOptions(
+        explicit_schema=pa.schema([(name, pa.string())]),
+        unexpected_field_behavior="ignore",
+    )
+    try:
+        table = pjson.read_json(pa.BufferReader(data), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    if table.num_rows:
+        block.tables.append(table)
+    return True
+
+
 def _parse_json(data: bytes, block: Block, string_fields: set[str]) -> None:
     try:
         table = _json_table(data, string_fields)
@@ -138,9 +169,9 @@ def _parse_json_lines(
     type, which Arrow refuses) from the values Python parsed."""
     good: list[bytes] = []
     values: list[dict[str, Any]] = []
-    for line in lines:
-        if not line.strip():
-            continue
+    good_at: list[int] = []
+    bad_at: list[int] = []
+    for position, line in enumerate(line for line in lines if line.strip()):
         try:
             value = json.loads(line)
         except ValueError:
@@ -148,14 +179,19 @@ def _parse_json_lines(
         if isinstance(value, dict):
             good.append(line)
             values.append(value)
+            good_at.append(position)
         else:
             block.bad.append(_unparseable(line))
+            bad_at.append(position)
+    block.bad_positions = bad_at
+    block.table_positions = []
     if not good:
         return
     try:
         block.tables.append(_json_table(b"\n".join(good), string_fields))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         block.tables.append(python_table(values))
+    block.table_positions.append(good_at)
 
 
 def python_table(rows: list[dict[str, Any]]) -> pa.Table:

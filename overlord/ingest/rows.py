@@ -9,8 +9,9 @@ plain strings); the segment writer turns them back into lists.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,12 @@ from overlord.ingest.spec import (
     OrFilter,
     SelectorFilter,
 )
-from overlord.ingest.stats import ParseExceptionHandler, ParseProblem, RowStats
+from overlord.ingest.stats import (
+    ErrorType,
+    ParseExceptionHandler,
+    ParseProblem,
+    RowStats,
+)
 from overlord.ingest.timestamps import (
     MAX_MILLIS,
     MIN_MILLIS,
@@ -392,6 +398,12 @@ class RowTransformer:
         )
         self.discovered: list[str] = []
         self.multi_value: set[str] = set()
+        # When a list, bad rows are put here as (row of the raw table, kind, its
+        # problem) instead of going to the handler: the engine hands them over in
+        # input order with the block's other bad rows.
+        self.deferred: (
+            list[tuple[int, ErrorType, Callable[[], ParseProblem]]] | None
+        ) = None
         self._excluded = {
             schema.timestamp.column,
             *schema.dimensions.exclusions,
@@ -433,12 +445,22 @@ class RowTransformer:
             self.discovered.append(field.name)
             known.add(field.name)
 
-    def transform(self, raw: pa.Table) -> pa.Table:
-        """Row table of ``raw``'s rows that are kept.
+    def count(self, raw: pa.Table) -> None:
+        """Druid's determine-partitions pass over ``raw`` (IndexTask
+        collectIntervalsAndShardSpecs): rows with a timestamp that the filter keeps
+        are ``processed``, the others ``thrownAway`` or ``unparseable`` as in
+        :meth:`transform`; dimension and metric values are not read (Druid finds
+        their errors only when indexing, in the buildSegments phase).
 
         Raises:
             MaxParseExceptionsExceeded: through the handler.
         """
+        keep, _ = self._kept(raw)
+        self.stats.processed += _count(keep)
+
+    def _kept(self, raw: pa.Table) -> tuple[pa.Array, pa.Array]:
+        """The mask of ``raw``'s rows that are kept and their timestamps (epoch ms);
+        the others are counted (thrownAway, unparseable)."""
         count = raw.num_rows
         spec = self.schema
         source = _column(raw, spec.timestamp.column)
@@ -454,9 +476,19 @@ class RowTransformer:
             )
             millis = pc.if_else(outside, pa.scalar(None, pa.int64()), millis)
         if bad:
-            self.handler.handle(
-                "unparseable", len(bad), lambda: self._timestamp_problems(raw, bad)
-            )
+            if self.deferred is not None:
+                self.deferred.extend(
+                    (
+                        row,
+                        "unparseable",
+                        functools.partial(_first, self._timestamp_problems, raw, [row]),
+                    )
+                    for row in bad
+                )
+            else:
+                self.handler.handle(
+                    "unparseable", len(bad), lambda: self._timestamp_problems(raw, bad)
+                )
         keep = pc.is_valid(millis)
         # Rows without a timestamp are thrown away (issue 9's rule; Druid's newest
         # MapInputRowParser reports them as unparseable instead).
@@ -474,6 +506,17 @@ class RowTransformer:
             inside = pc.fill_null(pc.is_in(starts, value_set=self.allowed), False)
             self.stats.thrown_away += _count(pc.and_(keep, pc.invert(inside)))
             keep = pc.and_(keep, inside)
+        return keep, millis
+
+    def transform(self, raw: pa.Table) -> pa.Table:
+        """Row table of ``raw``'s rows that are kept.
+
+        Raises:
+            MaxParseExceptionsExceeded: through the handler.
+        """
+        count = raw.num_rows
+        spec = self.schema
+        keep, millis = self._kept(raw)
         kept_count = _count(keep)
         if kept_count != count:
             raw = raw.filter(keep)
@@ -509,7 +552,24 @@ class RowTransformer:
             columns.append(numbers)
         with_error = sorted({p.row for p in problems})
         self.stats.processed += kept_count - len(with_error)
-        if with_error:
+        if with_error and self.deferred is not None:
+            kept_rows = (
+                pc.indices_nonzero(keep).to_pylist()
+                if kept_count != count
+                else range(count)
+            )
+            by_row: dict[int, list[_Bad]] = {}
+            for problem in problems:
+                by_row.setdefault(problem.row, []).append(problem)
+            self.deferred.extend(
+                (
+                    kept_rows[row],
+                    "processedWithError",
+                    functools.partial(_first, _column_problems, raw, by_row[row]),
+                )
+                for row in with_error
+            )
+        elif with_error:
             self.handler.handle(
                 "processedWithError",
                 len(with_error),
@@ -552,6 +612,15 @@ def _messages(column: pa.Array, wrong: list[int], field: str) -> list[_Bad]:
         _Bad(row, f"Unable to parse value[{java_string(value)}] for field[{field}]")
         for row, value in zip(wrong, values, strict=True)
     ]
+
+
+def _first(
+    problems: Callable[[pa.Table, Any], Iterator[ParseProblem]],
+    raw: pa.Table,
+    rows: Any,
+) -> ParseProblem:
+    """The one problem ``problems`` reports about ``rows`` (one row's)."""
+    return next(problems(raw, rows))
 
 
 def _column_problems(raw: pa.Table, problems: list[_Bad]) -> Iterator[ParseProblem]:

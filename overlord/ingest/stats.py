@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -95,6 +95,20 @@ class ParseExceptionHandler:
         Raises:
             MaxParseExceptionsExceeded: the row that passes the limit was reached.
         """
+        self.handle_rows([kind] * count, problems)
+
+    def handle_rows(
+        self,
+        kinds: Sequence[ErrorType],
+        problems: Callable[[], Iterable[ParseProblem]],
+    ) -> None:
+        """Account for bad rows of either kind, in input order (``kinds[i]`` is the
+        kind of the i-th problem), as Druid's handler meets them row by row.
+
+        Raises:
+            MaxParseExceptionsExceeded: the row that passes the limit was reached.
+        """
+        count = len(kinds)
         if count <= 0:
             return
         errors = self.stats.unparseable + self.stats.processed_with_error
@@ -102,10 +116,11 @@ class ParseExceptionHandler:
         exceeded = count > allowed
         # Druid counts the failing row too, then throws.
         counted = allowed + 1 if exceeded else count
-        if kind == "unparseable":
-            self.stats.unparseable += counted
-        else:
-            self.stats.processed_with_error += counted
+        for kind in kinds[:counted]:
+            if kind == "unparseable":
+                self.stats.unparseable += 1
+            else:
+                self.stats.processed_with_error += 1
         if self.wants_details:
             now = int(time.time() * 1000)
             for index, problem in enumerate(problems()):
@@ -120,7 +135,7 @@ class ParseExceptionHandler:
                     self._save(
                         {
                             "input": problem.input,
-                            "errorType": kind,
+                            "errorType": kinds[index],
                             "details": list(problem.details),
                             "timeOfExceptionMillis": now,
                         }

@@ -13,6 +13,7 @@ as strings for fields the task's own run reads as numbers).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
@@ -889,6 +890,14 @@ class TuningConfigSchema(JavaSchema):
 
 class ParallelTuningConfigSchema(TuningConfigSchema):
     java_class = _TASK + "batch.parallel.ParallelIndexTuningConfig"
+    # An Integer in ParallelIndexTuningConfig (default 3); IndexTuningConfig does
+    # not know it, so an ``index`` spec's maxRetry is ignored as Druid ignores it.
+    max_retry = JavaInteger(INT, boxed=True, data_key="maxRetry")
+
+    @post_load
+    def make(self, data: dict[str, Any], **kw: Any) -> specs.TuningConfig:
+        loaded: specs.TuningConfig = super().make(data, **kw)
+        return dataclasses.replace(loaded, max_retry=data.get("max_retry"))
 
 
 class IngestionSpecSchema(JavaSchema):

@@ -136,12 +136,19 @@ class ExecutionContext:
         return self.database.run(step, write=True)
 
     def submit_task(self, task: JsonObject) -> str:
-        # Druid's OverlordClient.runTask from inside a task: no user to audit.
-        submission = self._write(
-            lambda session: task_service.submit_task(
+        def step(session: Session) -> Any:
+            if task.get("supervisorTaskId") == self.task_id:
+                # A sub-task of this running task: the row lock makes a shutdown
+                # of this supervisor (which ends its sub-tasks in its own
+                # transaction) come wholly before or after, so no sub-task is
+                # left behind a stopped supervisor. ActionFailed when stopped.
+                subtasks.supervisor_identity(session, task)
+            # Druid's OverlordClient.runTask from inside a task: no user to audit.
+            return task_service.submit_task(
                 session, task, now=utcnow(), audit=AuditInfo(author=self.task_id)
             )
-        )
+
+        submission = self._write(step)
         return str(submission.task_id)
 
     def task_statuses(self, task_ids: list[str]) -> dict[str, TaskResult]:
@@ -185,6 +192,15 @@ class ExecutionContext:
                 session, self.payload, report, utcnow()
             )
         )
+
+    def task_reports(self, task_ids: list[str]) -> dict[str, JsonObject]:
+        texts = self.database.run(
+            lambda session: {
+                task_id: report_store.get_report(session, task_id)
+                for task_id in task_ids
+            }
+        )
+        return {task_id: json.loads(text) for task_id, text in texts.items() if text}
 
     def sub_task_reports(self) -> dict[str, JsonObject]:
         reports: dict[str, JsonObject] = self.database.run(

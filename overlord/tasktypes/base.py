@@ -112,6 +112,11 @@ class TaskContext(Protocol):
         """A supervisor's reports from its sub-tasks, by sub-task id."""
         ...
 
+    def task_reports(self, task_ids: list[str]) -> dict[str, JsonObject]:
+        """``GET /task/{id}/reports`` of each id that has one (a running task's
+        live report)."""
+        ...
+
 
 def lock_type_from_context(payload: JsonObject) -> LockType:
     """``taskLockType``, else ``useSharedLock``, else EXCLUSIVE (spec §5.4)."""

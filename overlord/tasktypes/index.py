@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from overlord.errors import ActionFailed, InvalidTaskSpec
@@ -213,38 +213,48 @@ class IndexRun:
         self._previous: str | None = None
         self._report_lock = threading.Lock()
         self._started = time.monotonic()
+        self._phase: str | None = None
 
     # --- reports ------------------------------------------------------------------
+
+    # Druid's IndexTask reads the input a first time when the spec has no
+    # intervals; its SinglePhaseSubTask does not.
+    determines_intervals = True
+
+    @property
+    def ingestion_state(self) -> str:
+        """Druid's IngestionState: DETERMINE_PARTITIONS during the first pass."""
+        if self.state == "BUILD_SEGMENTS" and self.ingestion is not None:
+            return self.ingestion.phase
+        return self.state
 
     def report(self, error_msg: str | None, *, live: bool = False) -> JsonObject:
         """Druid's ``ingestionStatsAndErrors`` (IngestionStatsAndErrors.java)."""
         ingestion = self.ingestion
-        build = (
-            ingestion.stats.to_json()
-            if ingestion is not None
-            else {
-                "processed": 0,
-                "processedBytes": 0,
-                "processedWithError": 0,
-                "thrownAway": 0,
-                "unparseable": 0,
-            }
-        )
-        empty = dict.fromkeys(build, 0)
-        events = ingestion.unparseable_events() if ingestion is not None else []
+        if ingestion is not None:
+            build = ingestion.stats.to_json()
+            determine = ingestion.determine_stats.to_json()
+            events = ingestion.unparseable_events()
+            determine_events = ingestion.determine_unparseable_events()
+        else:
+            build = determine = dict(_ZERO_STATS)
+            events, determine_events = [], []
         # IndexTask.getTaskCompletionUnparseableEvents: both phases' lists (maybe
         # empty) when maxSavedParseExceptions > 0, else nothing.
         saving = ingestion is not None and ingestion.saves_parse_exceptions
         unparseable: JsonObject = (
-            {"determinePartitions": [], "buildSegments": events}
-            if events or saving
+            {"determinePartitions": determine_events, "buildSegments": events}
+            if events or determine_events or saving
             else {}
         )
-        row_stats: JsonObject = {"determinePartitions": empty, "buildSegments": build}
+        row_stats: JsonObject = {
+            "determinePartitions": determine,
+            "buildSegments": build,
+        }
         if live:
             return self._live_report(unparseable, row_stats)
         payload: JsonObject = {
-            "ingestionState": self.state,
+            "ingestionState": self.ingestion_state,
             "unparseableEvents": unparseable,
             "rowStats": row_stats,
             "errorMsg": error_msg,
@@ -265,24 +275,40 @@ class IndexRun:
 
     def _live_report(self, unparseable: JsonObject, totals: JsonObject) -> JsonObject:
         """A running task's report (IndexTask.doGetLiveReports): state, events and
-        ``rowStats`` as ``totals`` and ``movingAverages`` per phase. Druid's moving
-        averages are 1/5/15-minute rates of its meters; here each window gives the
-        mean rate per second since the phase began."""
+        ``rowStats`` as ``totals`` and ``movingAverages`` of the current phase only
+        (IndexTask.doGetRowStats without ``full``, as the Overlord asks a running
+        task's liveReports). Druid's moving averages are 1/5/15-minute rates of its
+        meters; here each window gives the mean rate per second since the phase
+        began."""
+        state = self.ingestion_state
+        phase = (
+            "determinePartitions"
+            if state == "DETERMINE_PARTITIONS"
+            else "buildSegments"
+            if state in ("BUILD_SEGMENTS", "COMPLETED")
+            else None
+        )
+        if phase is not None and phase != self._phase:
+            self._phase, self._started = phase, time.monotonic()
         elapsed = max(time.monotonic() - self._started, 1e-3)
-        rates = {key: value / elapsed for key, value in totals["buildSegments"].items()}
+        averages: JsonObject = {}
+        phase_totals: JsonObject = {}
+        if phase is not None:
+            rates = {key: value / elapsed for key, value in totals[phase].items()}
+            averages[phase] = {window: dict(rates) for window in ("1m", "5m", "15m")}
+            phase_totals[phase] = totals[phase]
+        if not self.determines_intervals:
+            # SinglePhaseSubTask.doGetUnparseableEvents: its one phase.
+            unparseable = {"buildSegments": unparseable.get("buildSegments", [])}
         return {
             "ingestionStatsAndErrors": {
                 "taskId": self.task_id,
                 "payload": {
-                    "ingestionState": self.state,
+                    "ingestionState": state,
                     "unparseableEvents": unparseable,
                     "rowStats": {
-                        "movingAverages": {
-                            "buildSegments": {
-                                window: dict(rates) for window in ("1m", "5m", "15m")
-                            }
-                        },
-                        "totals": totals,
+                        "movingAverages": averages,
+                        "totals": phase_totals,
                     },
                 },
                 "type": "ingestionStatsAndErrors",
@@ -413,6 +439,7 @@ class IndexRun:
                 allocate=self.allocator(spec_json),
                 should_stop=context.should_stop,
                 log=context.log,
+                determine_intervals=self.determines_intervals,
             )
             reporter.start()
             try:
@@ -484,6 +511,8 @@ def _delete_files(segments: list[SegmentDescription]) -> None:
 # How often the supervisor polls its sub-tasks' statuses (Druid's
 # taskStatusCheckPeriodMs defaults to 1000 ms).
 SUB_TASK_POLL_SECONDS = 0.2
+# ParallelIndexTuningConfig.DEFAULT_MAX_RETRY.
+DEFAULT_MAX_RETRY = 3
 PHASE = "segment generation"
 # ParallelIndexSupervisorTask.TASK_PHASE_FAILURE_MSG.
 PHASE_FAILED = f"Failed in phase[{PHASE}]. See task logs for details."
@@ -528,9 +557,15 @@ def parallel_splits(payload: JsonObject) -> list[JsonObject] | None:
 
 
 def _row_totals(report: JsonObject) -> tuple[JsonObject, list[Any]]:
-    """buildSegments totals and unparseable events of a sub-task's own report."""
+    """buildSegments totals and unparseable events of a sub-task's own report, its
+    completion report (``rowStats.buildSegments``) or a live one
+    (``rowStats.totals.buildSegments``)."""
     payload = _get(report, "ingestionStatsAndErrors", "payload") or {}
-    totals = _get(payload, "rowStats", "buildSegments") or {}
+    totals = (
+        _get(payload, "rowStats", "buildSegments")
+        or _get(payload, "rowStats", "totals", "buildSegments")
+        or {}
+    )
     events = _get(payload, "unparseableEvents", "buildSegments") or []
     return (totals if isinstance(totals, dict) else {}), (
         events if isinstance(events, list) else []
@@ -542,9 +577,14 @@ class SupervisorRun(IndexRun):
     sub-task per split (at most ``maxNumConcurrentSubTasks`` active), poll them,
     and publish every pushed segment at once when all succeeded.
 
-    A failed sub-task fails the supervisor with Druid's phase message (Druid first
-    retries it up to ``maxRetry`` times; overlord does not retry) after its other
-    sub-tasks are shut down; nothing is published and the pushed files are removed.
+    A failed sub-task is retried as Druid's TaskMonitor does: a new task of the same
+    ``subtaskSpecId`` with ``numAttempts`` one more, while the spec's tries so far are
+    fewer than ``tuningConfig.maxRetry`` (default 3; so at most ``maxRetry`` tries in
+    all, and 0 or 1 means none). Lineage-based allocation (the spec id is the
+    sequence name) gives the new attempt the segment ids the failed one had. When a
+    spec has no tries left the supervisor fails with Druid's phase message after its
+    other sub-tasks are shut down; nothing is published and the pushed files are
+    removed.
     """
 
     def __init__(self, context: TaskContext, splits: list[JsonObject]) -> None:
@@ -553,19 +593,36 @@ class SupervisorRun(IndexRun):
         self.limit = int(
             self.payload["spec"]["tuningConfig"]["maxNumConcurrentSubTasks"]
         )
+        max_retry = _get(self.payload, "spec", "tuningConfig", "maxRetry")
+        self.max_retry = (
+            max_retry
+            if isinstance(max_retry, int) and not isinstance(max_retry, bool)
+            else DEFAULT_MAX_RETRY
+        )
         self.reports: dict[str, JsonObject] = {}
-        self.running: dict[str, str] = {}
+        # Running sub-task id → the number of its split (its spec).
+        self.running: dict[str, int] = {}
         self.submitted: list[str] = []
+        # Tries so far of each spec, and the sub-task that succeeded for it.
+        self.tries: dict[int, int] = {}
+        self.succeeded: dict[int, str] = {}
+        # Live reports of running sub-tasks that have not reported to it yet.
+        self.live_reports: dict[str, JsonObject] = {}
 
     # --- reports: the sub-tasks' row stats summed ------------------------------------
 
     def report(self, error_msg: str | None, *, live: bool = False) -> JsonObject:
         """Druid's parallel report: ``rowStats.totals.buildSegments`` summed over the
-        sub-tasks' reports, their unparseable events joined."""
+        sub-tasks' reports, their unparseable events joined; a live one adds the
+        running sub-tasks' live figures (ParallelIndexSupervisorTask
+        doGetRowStatsAndUnparseableEventsParallelSinglePhase)."""
         totals = dict(_ZERO_STATS)
         events: list[Any] = []
-        for report in self.reports.values():
-            figures, found = _row_totals(report.get("taskReport") or {})
+        sources = [report.get("taskReport") or {} for report in self.reports.values()]
+        if live:
+            sources += self.live_reports.values()
+        for source in sources:
+            figures, found = _row_totals(source)
             for key in totals:
                 value = figures.get(key)
                 if isinstance(value, int):
@@ -597,16 +654,17 @@ class SupervisorRun(IndexRun):
 
     # --- sub-tasks ----------------------------------------------------------------------
 
-    def _sub_task(self, number: int, split: JsonObject) -> JsonObject:
-        """SinglePhaseSubTaskSpec.newSubTask: the supervisor's spec with the split
-        as its input source, its group and context."""
+    def _sub_task(self, number: int, attempts: int) -> JsonObject:
+        """SinglePhaseSubTaskSpec.newSubTask(numAttempts): the supervisor's spec
+        with the split as its input source, its group and context."""
         spec = self.payload["spec"]
+        split = self.splits[number]
         return {
             "type": SinglePhaseSubTaskType.name,
             "groupId": self.payload.get("groupId") or self.task_id,
             "supervisorTaskId": self.task_id,
-            "subtaskSpecId": f"{self.task_id}_{number}",
-            "numAttempts": 0,
+            "subtaskSpecId": self._spec_id(number),
+            "numAttempts": attempts,
             "spec": {
                 **spec,
                 "ioConfig": {**(spec.get("ioConfig") or {}), "inputSource": split},
@@ -628,10 +686,44 @@ class SupervisorRun(IndexRun):
         reports = self.context.sub_task_reports()
         return {t: reports[t] for t in self.submitted if t in reports}
 
-    def _discard_pushed(self) -> None:
-        for report in self._own_reports().values():
+    def _spec_id(self, number: int) -> str:
+        return f"{self.task_id}_{number}"
+
+    def _submit(self, number: int) -> str:
+        """TaskMonitor.submitTask: a new attempt at spec ``number``."""
+        attempts = self.tries.get(number, 0)
+        try:
+            task_id = self.context.submit_task(self._sub_task(number, attempts))
+        except ActionFailed:
+            # This supervisor was shut down (its sub-tasks with it) meanwhile.
+            self.context.log(f"Not submitting spec[{self._spec_id(number)}]")
+            raise IngestStopped from None
+        self.tries[number] = attempts + 1
+        self.running[task_id] = number
+        self.submitted.append(task_id)
+        split = self.splits[number]
+        self.context.log(
+            f"Submitted sub task[{task_id}] for spec[{self._spec_id(number)}] "
+            f"{json.dumps(split.get('files') or split.get('uris'))}"
+        )
+        return task_id
+
+    def _discard_pushed(self, keep: Collection[str] = ()) -> None:
+        """Remove the files the sub-tasks pushed, but those of ``keep`` (the
+        sub-tasks whose segments are published): a failed attempt may have reported
+        files its retry then wrote again at the same paths."""
+        reports = self._own_reports()
+        kept = {
+            str(segment.get("loadSpec"))
+            for task_id in keep
+            for segment in (reports.get(task_id) or {}).get("segments") or []
+        }
+        for task_id, report in reports.items():
+            if task_id in keep:
+                continue
             for segment in report.get("segments") or []:
-                _delete_file(segment)
+                if str(segment.get("loadSpec")) not in kept:
+                    _delete_file(segment)
 
     def run(self) -> TaskResult:
         context = self.context
@@ -646,11 +738,16 @@ class SupervisorRun(IndexRun):
                 context.log(f"Failed because of the failed sub task[{failed}]")
                 self._discard_pushed()
                 return self._fail(PHASE_FAILED)
-            self.reports = self._own_reports()
-            missing = [t for t in self.submitted if t not in self.reports]
+            reports = self._own_reports()
+            winners = [self.succeeded[n] for n in sorted(self.succeeded)]
+            missing = [t for t in winners if t not in reports]
             if missing:
                 # ParallelIndexPhaseRunner's check on a succeeded sub-task.
                 raise IngestError(f"Missing reports from task[{missing[0]}]!")
+            self.reports = {t: reports[t] for t in winners}
+            # Reports of failed attempts (one killed after it reported): their
+            # files go, but where a retry wrote the same paths.
+            self._discard_pushed(keep=winners)
             return self._publish_all()
         except IngestStopped:
             self._stop_sub_tasks()
@@ -672,29 +769,41 @@ class SupervisorRun(IndexRun):
         while True:
             self._check_stop()
             while len(self.running) < self.limit and submitted < len(self.splits):
-                task_id = context.submit_task(
-                    self._sub_task(submitted, self.splits[submitted])
-                )
-                context.log(
-                    f"Submitted sub task[{task_id}] for split[{submitted}] "
-                    f"{json.dumps(self.splits[submitted].get('files') or self.splits[submitted].get('uris'))}"
-                )
-                self.running[task_id] = f"{self.task_id}_{submitted}"
-                self.submitted.append(task_id)
+                self._submit(submitted)
                 submitted += 1
             if not self.running:
                 return None
-            for task_id, status in context.task_statuses(list(self.running)).items():
+            statuses = context.task_statuses([self.task_id, *self.running])
+            own = statuses.pop(self.task_id, None)
+            if own is not None and own.status is not TaskState.RUNNING:
+                # Shut down: its sub-tasks failed with it; none is to be retried.
+                raise IngestStopped
+            for task_id, status in statuses.items():
                 if status.status is TaskState.SUCCESS:
-                    del self.running[task_id]
+                    self.succeeded[self.running.pop(task_id)] = task_id
                     context.log(f"Sub task[{task_id}] succeeded")
                 elif status.status is TaskState.FAILED:
-                    del self.running[task_id]
+                    number = self.running.pop(task_id)
+                    tries = self.tries[number]
                     context.log(f"Sub task[{task_id}] failed: {status.error_msg}")
-                    return task_id
+                    # TaskMonitor: retry while numTries() < maxRetry.
+                    if tries >= self.max_retry:
+                        context.log(
+                            f"spec[{self._spec_id(number)}] failed after "
+                            f"[{tries}] tries"
+                        )
+                        return task_id
+                    context.log(
+                        f"We still have more chances[{tries}/{self.max_retry}] to "
+                        f"process the spec[{self._spec_id(number)}]."
+                    )
+                    self._submit(number)
             if time.monotonic() - last_report >= LIVE_REPORT_SECONDS:
                 last_report = time.monotonic()
                 self.reports = self._own_reports()
+                self.live_reports = context.task_reports(
+                    [t for t in self.running if t not in self.reports]
+                )
                 self._write_report(None, live=True)
             if self.running and not context.sleep(SUB_TASK_POLL_SECONDS):
                 raise IngestStopped
@@ -739,6 +848,8 @@ class SubTaskRun(IndexRun):
     coordinating allocator (the supervisor's lock version, partitions numbered
     across its sub-tasks); appending, through ``segmentAllocate`` as the
     supervisor (Druid's SurrogateAction), ``subtaskSpecId`` being the sequence."""
+
+    determines_intervals = False
 
     def __init__(self, context: TaskContext) -> None:
         super().__init__(context)

@@ -138,6 +138,7 @@ class TuningConfig:
     log_parse_exceptions: bool | None
     partitions_spec: PartitionsSpec | None
     max_num_concurrent_sub_tasks: int | None
+    max_retry: int | None = None
 
 
 @dataclass(frozen=True)

@@ -699,6 +699,13 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
         "value (token `JsonToken.VALUE_NUMBER_FLOAT`)"
         + _chain(P_SPEC, P_TUNING, f'{P_TUNING_CLASS}["maxNumConcurrentSubTasks"]'),
     ),
+    (
+        "parallel-maxRetry-text",
+        _with(PARALLEL_BASE, "spec.tuningConfig.maxRetry", "twice"),
+        'Cannot deserialize value of type `java.lang.Integer` from String "twice": '
+        "not a valid `java.lang.Integer` value"
+        + _chain(P_SPEC, P_TUNING, f'{P_TUNING_CLASS}["maxRetry"]'),
+    ),
 ]
 
 

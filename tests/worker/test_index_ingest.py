@@ -219,8 +219,12 @@ def test_wikipedia_tutorial_spec_ingests_publishes_and_reports(
         "payload": {
             "ingestionState": "COMPLETED",
             "unparseableEvents": {},
+            # No granularitySpec.intervals: Druid's IndexTask reads the input a
+            # first time to find them (determineShardSpecs with determineIntervals,
+            # collectIntervalsAndShardSpecs counting in determinePartitionsMeters),
+            # then a second time to build the segments.
             "rowStats": {
-                "determinePartitions": _stats(),
+                "determinePartitions": _stats(processed=5, processedBytes=len(data)),
                 "buildSegments": _stats(processed=5, processedBytes=len(data)),
             },
             "errorMsg": None,
@@ -350,8 +354,11 @@ def test_bad_rows_beyond_max_parse_exceptions_fail_and_publish_nothing(
         == 0
     )
     payload = _report(client, task_id)["payload"]
-    assert payload["ingestionState"] == "BUILD_SEGMENTS"
+    # No intervals: the limit is passed in the first read (Druid's
+    # determine-partitions pass has its own ParseExceptionHandler).
+    assert payload["ingestionState"] == "DETERMINE_PARTITIONS"
     assert payload["errorMsg"] == "Max parse exceptions[1] exceeded"
+    assert payload["rowStats"]["buildSegments"] == _stats()
     assert "segmentsPublished" not in payload
 
 
@@ -434,22 +441,21 @@ def test_shutdown_during_ingestion_publishes_nothing_and_live_report_is_readable
             ),
             30,
         )
+        # No intervals: the first read is IndexTask's determine-partitions pass,
+        # and a running task's live report has the current phase's figures only.
         assert live["ingestionStatsAndErrors"] == {
             "taskId": task_id,
             "payload": {
-                "ingestionState": "BUILD_SEGMENTS",
+                "ingestionState": "DETERMINE_PARTITIONS",
                 "unparseableEvents": {},
                 "rowStats": {
                     "movingAverages": {
-                        "buildSegments": {
+                        "determinePartitions": {
                             window: {key: 0.0 for key in _stats()}
                             for window in ("1m", "5m", "15m")
                         }
                     },
-                    "totals": {
-                        "determinePartitions": _stats(),
-                        "buildSegments": _stats(),
-                    },
+                    "totals": {"determinePartitions": _stats()},
                 },
             },
             "type": "ingestionStatsAndErrors",

@@ -366,7 +366,9 @@ def test_http_input_with_basic_auth_masks_the_password_and_fails_on_a_wrong_one(
         "FAILED",
         f"Failed to read [{server.uri}]: HTTP Error 401: Unauthorized",
     ), processes.logs()
+    # The good task reads its input twice (no intervals: Druid's determine pass).
     assert server.authorizations == [
+        "Basic " + base64.b64encode(b"druid:s3cret").decode(),
         "Basic " + base64.b64encode(b"druid:s3cret").decode(),
         "Basic " + base64.b64encode(b"druid:wrong").decode(),
     ]
@@ -436,8 +438,13 @@ def test_bad_rows_within_max_parse_exceptions_succeed_and_are_reported(
     after = int(time.time() * 1000)
     assert (final["status"], final["errorMsg"]) == ("SUCCESS", None), processes.logs()
     payload = _report(client, task_id)["payload"]
+    # No intervals: Druid's first read (determine partitions) counts the rows it
+    # can parse, the row with a bad value among them (that error is found when
+    # indexing, in buildSegments).
     assert payload["rowStats"] == {
-        "determinePartitions": _stats(),
+        "determinePartitions": _stats(
+            processed=4, processedBytes=len(text.encode()), unparseable=2
+        ),
         "buildSegments": _stats(
             processed=3,
             processedBytes=len(text.encode()),
@@ -447,10 +454,11 @@ def test_bad_rows_within_max_parse_exceptions_succeed_and_are_reported(
     }
     events = payload["unparseableEvents"]
     assert list(events) == ["determinePartitions", "buildSegments"]
-    assert events["determinePartitions"] == []
+    determine = events["determinePartitions"]
     build = events["buildSegments"]
-    times = [event.pop("timeOfExceptionMillis") for event in build]
+    times = [event.pop("timeOfExceptionMillis") for event in determine + build]
     assert all(isinstance(t, int) and before <= t <= after for t in times), times
+    assert determine == build[1:]
     # Druid's ParseExceptionReports, newest first.
     assert build == [
         {
@@ -475,6 +483,8 @@ def test_bad_rows_within_max_parse_exceptions_succeed_and_are_reported(
         for line in log.splitlines()
         if "Encountered parse exception: " in line
     ] == [
+        "Unable to parse row [{not json]",
+        "Unable to parse row [{neither]",
         "Unable to parse row [{not json]",
         "Unable to parse row [{neither]",
         "Unable to parse value[many] for field[added]",

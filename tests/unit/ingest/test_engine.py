@@ -438,3 +438,136 @@ def test_corrupt_input_fails_with_its_name(tmp_path: Path) -> None:
     }
     with pytest.raises(IngestError, match=rf"^Failed to read \[{broken}\]: "):
         ingest(spec, tmp_path)
+
+
+def test_without_intervals_the_input_is_read_twice(tmp_path: Path) -> None:
+    """IndexTask without ``granularitySpec.intervals``: a first pass to find them
+    (state DETERMINE_PARTITIONS, ``determinePartitions`` figures), then the build.
+    The pass only needs timestamps and the filter: a bad metric value is a
+    processed row there, a ``processedWithError`` one when building."""
+    spec = wiki_spec(tmp_path)
+    del spec["dataSchema"]["granularitySpec"]["intervals"]
+    text = (
+        "".join(json.dumps(r) + "\n" for r in WIKI)
+        + "{not json\n"
+        + json.dumps({**WIKI[0], "added": "many"})
+        + "\n"
+        + json.dumps({**WIKI[0], "time": None})
+        + "\n"
+    )
+    (tmp_path / "input" / "wikiticker-sample.json").write_text(text)
+    phases: list[str] = []
+    ingestion: Ingestion | None = None
+
+    def log(message: str) -> None:
+        if ingestion is not None:
+            phases.append(ingestion.phase)
+
+    ingestion = Ingestion(
+        IngestSpec.from_json(spec),
+        storage=str(tmp_path / "deep"),
+        version="v",
+        determine_intervals=True,
+        log=log,
+    )
+    assert ingestion.phase == "DETERMINE_PARTITIONS"
+    ingestion.run()
+
+    size = len(text.encode())
+    assert ingestion.phase == "BUILD_SEGMENTS"
+    assert phases[0] == "DETERMINE_PARTITIONS"
+    assert phases[-1] == "BUILD_SEGMENTS"
+    assert ingestion.determine_stats.to_json() == {
+        "processed": 6,
+        "processedBytes": size,
+        "processedWithError": 0,
+        "thrownAway": 1,
+        "unparseable": 1,
+    }
+    assert ingestion.stats.to_json() == {
+        "processed": 5,
+        "processedBytes": size,
+        "processedWithError": 1,
+        "thrownAway": 1,
+        "unparseable": 1,
+    }
+    assert [e["details"] for e in ingestion.determine_unparseable_events()] == [
+        ["Unable to parse row [{not json]"]
+    ]
+
+
+def test_intervals_given_or_not_asked_no_first_pass(tmp_path: Path) -> None:
+    with_intervals, _ = ingest(wiki_spec(tmp_path), tmp_path, determine_intervals=True)
+    spec = wiki_spec(tmp_path)
+    del spec["dataSchema"]["granularitySpec"]["intervals"]
+    not_asked, _ = ingest(spec, tmp_path)
+    for ingestion in (with_intervals, not_asked):
+        assert ingestion.determine_stats.to_json() == dict.fromkeys(
+            ingestion.stats.to_json(), 0
+        )
+        assert ingestion.stats.processed > 0
+
+
+def test_parse_exceptions_are_reported_in_the_rows_order(tmp_path: Path) -> None:
+    """Druid meets bad rows one by one: its saved reports, newest first, follow the
+    input's row order whatever the kind (a line that is not JSON, an unparseable
+    timestamp, a value with an error), within one read block too."""
+    spec = wiki_spec(tmp_path)
+    spec["dataSchema"]["dimensionsSpec"]["dimensions"] = [
+        "channel",
+        {"name": "added", "type": "long"},
+    ]
+    spec["dataSchema"]["metricsSpec"] = [{"type": "count", "name": "count"}]
+    spec["tuningConfig"]["maxParseExceptions"] = 10
+    lines = [
+        json.dumps({**WIKI[0], "added": "lots"}),  # 1 processedWithError
+        json.dumps(WIKI[1]),
+        "{not json",  # 3 unparseable (the format)
+        json.dumps({**WIKI[2], "time": "yesterday"}),  # 4 unparseable (timestamp)
+        json.dumps({**WIKI[3], "added": "few"}),  # 5 processedWithError
+        "[]",  # 6 unparseable (the format)
+    ]
+    (tmp_path / "input" / "wikiticker-sample.json").write_text("\n".join(lines) + "\n")
+
+    ingestion, _ = ingest(spec, tmp_path)
+
+    events = ingestion.unparseable_events()
+    assert [(e["errorType"], e["input"][:20]) for e in events] == [
+        ("unparseable", "[]"),
+        ("processedWithError", "{time=2015-09-12T01:"),
+        ("unparseable", "{time=yesterday, cha"),
+        ("unparseable", "{not json"),
+        ("processedWithError", "{time=2015-09-12T00:"),
+    ]
+    assert (ingestion.stats.unparseable, ingestion.stats.processed_with_error) == (
+        3,
+        2,
+    )
+
+
+def test_the_row_passing_the_limit_is_found_in_the_rows_order(tmp_path: Path) -> None:
+    """maxParseExceptions 1: the second bad row in input order fails the run, and
+    it is the one counted last, whichever its kind."""
+    spec = wiki_spec(tmp_path)
+    spec["dataSchema"]["dimensionsSpec"]["dimensions"] = [
+        {"name": "added", "type": "long"}
+    ]
+    spec["dataSchema"]["metricsSpec"] = [{"type": "count", "name": "count"}]
+    spec["tuningConfig"]["maxParseExceptions"] = 1
+    lines = [
+        json.dumps({**WIKI[0], "added": "lots"}),
+        json.dumps({**WIKI[1], "added": "more"}),
+        "{not json",
+    ]
+    (tmp_path / "input" / "wikiticker-sample.json").write_text("\n".join(lines) + "\n")
+    ingestion = Ingestion(
+        IngestSpec.from_json(spec), storage=str(tmp_path / "deep"), version="v"
+    )
+
+    with pytest.raises(MaxParseExceptionsExceeded):
+        ingestion.run()
+
+    assert (ingestion.stats.unparseable, ingestion.stats.processed_with_error) == (
+        0,
+        2,
+    )

@@ -137,3 +137,20 @@ def test_json_fields_mixing_lists_and_values() -> None:
         {"tags": None, "n": "1.5"},
     ]
     assert bad == []
+
+
+def test_json_only_text_reads_one_field_else_the_whole_block() -> None:
+    def read_only(text: str) -> tuple[list[dict[str, object]], list[str]]:
+        blocks = list(
+            read_blocks(
+                io.BytesIO(text.encode()), JsonFormat(), 1 << 20, set(), only_text="t"
+            )
+        )
+        rows = [row for b in blocks for t in b.tables for row in t.to_pylist()]
+        return rows, [p.input or "" for b in blocks for p in b.bad]
+
+    text = '{"t":"2024-01-01T00:00:00Z","n":1,"o":{"a":[1]}}\n{"n":2}\n'
+    assert read_only(text) == ([{"t": "2024-01-01T00:00:00Z"}, {"t": None}], [])
+    # Not text everywhere, or a bad line: the usual parse of every field.
+    assert read_only('{"t":5,"n":1}\n') == ([{"t": 5, "n": 1}], [])
+    assert read_only('{"t":"x"}\n{oops\n') == ([{"t": "x"}], ["{oops"])
