@@ -64,7 +64,7 @@ def temp_database(backend: str, folder: Path) -> Iterator[str]:
         try:
             yield f"sqlite:///{path}"
         finally:
-            for suffix in ("", "-wal", "-shm", "-lock"):
+            for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
     from sqlalchemy import create_engine, text

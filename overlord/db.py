@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
-import os
 import random
 import select
 import sqlite3
@@ -345,72 +343,6 @@ class _DataVersionWaker:
             self.connection = None
 
 
-class _WriterQueue:
-    """SQLite writers of every process queue on an ``flock`` of a file beside the
-    database (``<database>-lock``) before BEGIN IMMEDIATE, retried every 0.5 to 2
-    ms, instead of meeting in SQLite's busy handler, whose sleeps grow to 100 ms:
-    with a worker, its task processes and a server all writing, every writer slept
-    there while the lock was free (a convoy). Noop tasks on 4 slots: see the
-    figure in ``Database.transaction``.
-
-    flock locks belong to an open file description, which a fork shares: the file
-    is opened again in each process. The lock file is not the database, whose
-    descriptors must never be closed by a process holding SQLite's own locks."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd: int | None = None
-        self.pid = 0
-        self.depth = 0  # nested write transactions of the thread holding it
-
-    def _open(self) -> int | None:
-        if self.fd is None or self.pid != os.getpid():
-            self.depth = 0
-            self.pid = os.getpid()
-            try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
-            except OSError as error:  # a read-only folder: SQLite's handler alone
-                log.debug("no writer queue at %s: %s", self.path, error)
-                self.fd = None
-        return self.fd
-
-    def acquire(self, timeout: float) -> bool:
-        """Take the lock, or False after ``timeout`` (then SQLite's handler decides)."""
-        fd = self._open()
-        if fd is None:
-            return False
-        if self.depth:
-            self.depth += 1
-            return True
-        deadline = time.monotonic() + timeout
-        pause = 0.0005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(pause)
-                pause = min(pause * 2, 0.002)
-                continue
-            except OSError:
-                return False
-            self.depth = 1
-            return True
-
-    def release(self) -> None:
-        self.depth -= 1
-        if self.depth == 0 and self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-
-def _writer_queue_path(url: str) -> str | None:
-    database = make_url(url).database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return f"{database}-lock"
-
-
 class Database:
     """One engine and session factory per process; the transaction boundary helpers."""
 
@@ -427,12 +359,6 @@ class Database:
         # → 230 to 320 rps. Other processes still meet the busy handler, one
         # writer each: that is the p99 left.
         self._sqlite_writer = threading.RLock()
-        queue_path = (
-            _writer_queue_path(settings.database_url)
-            if self.dialect == "sqlite"
-            else None
-        )
-        self._writer_queue = _WriterQueue(queue_path) if queue_path else None
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Session]:
@@ -446,24 +372,14 @@ class Database:
             # timeout here goes on to BEGIN IMMEDIATE, whose busy handler then
             # decides, so a thread of this process holding a write transaction
             # open never blocks another forever.
-            busy_timeout = self.settings.db_busy_timeout.total_seconds()
-            deadline = time.monotonic() + busy_timeout
-            queued = self._sqlite_writer.acquire(timeout=busy_timeout)
-            # Then the other processes' writers (_WriterQueue), for what is left
-            # of the busy timeout.
-            flocked = (
-                queued
-                and self._writer_queue is not None
-                and self._writer_queue.acquire(max(0.0, deadline - time.monotonic()))
+            queued = self._sqlite_writer.acquire(
+                timeout=self.settings.db_busy_timeout.total_seconds()
             )
             try:
                 with self.sessions() as session, session.begin():
                     session.connection(execution_options={"sqlite_immediate": True})
                     yield session
             finally:
-                if flocked:
-                    assert self._writer_queue is not None
-                    self._writer_queue.release()
                 if queued:
                     self._sqlite_writer.release()
             return
