@@ -237,7 +237,9 @@ class Worker:
 
         Noop burst, 4 slots, SQLite: a promotion, one claim per task, an empty
         claim per step and each process's own final write (cold, 176 ms of held
-        write lock on average) before; now one transaction per step."""
+        write lock on average) before; now one transaction per step. Same burst,
+        same submits, loaded machine: 7.7-8.4 → 11.7-16.5 tasks/s from first start
+        to last finish (SQLite), 3.7 → 8.6 (PostgreSQL)."""
         finishing = dict(self.finishing)
         free = self.capacity - len(self.slots) if claim else 0
         skip_locked = self.database.supports_skip_locked()
