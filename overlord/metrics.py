@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -191,13 +192,28 @@ class _ProcessCollector(Collector):
         return REGISTRY.collect()
 
 
-def render(state: StoreState) -> bytes:
+def render(read_state: Callable[[], StoreState]) -> bytes:
     """The text exposition of every metric (a new registry per scrape, as
-    prometheus-client's multiprocess mode requires)."""
+    prometheus-client's multiprocess mode requires).
+
+    The processes' samples are read before the store (``read_state``): a worker
+    records a task's end just after committing it, so this order never counts a
+    task as ended and still running in one scrape."""
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess():
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_ProcessCollector())
-    registry.register(_StoreCollector(state))
-    return generate_latest(registry)
+    families = list(registry.collect())
+    families += _StoreCollector(read_state()).collect()
+    collected = CollectorRegistry(auto_describe=False)
+    collected.register(_Collected(families))
+    return generate_latest(collected)
+
+
+class _Collected(Collector):
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Any]:
+        return self.families

@@ -32,8 +32,10 @@ access_log = logging.getLogger("overlord.access")
     ),
 )
 def get_metrics() -> Response:
-    state = database().run(store_state)
-    return Response(metrics.render(state), content_type=metrics.CONTENT_TYPE)
+    return Response(
+        metrics.render(lambda: database().run(store_state)),
+        content_type=metrics.CONTENT_TYPE,
+    )
 
 
 def _started() -> None:

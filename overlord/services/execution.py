@@ -25,7 +25,6 @@ from overlord.services import workers as worker_service
 from overlord.states import TaskState
 from overlord.store import execution as execution_store
 from overlord.store import reports as report_store
-from overlord.store import tasks as task_store
 from overlord.store.audit import AuditInfo
 from overlord.taskactions import TaskAction
 from overlord.tasktypes.base import JsonObject, TaskResult
@@ -109,6 +108,15 @@ class ExecutionContext:
             log.warning("task log not written yet: %s", error)
             return
         self._buffer.clear()
+
+    def unwritten_log_size(self) -> int:
+        return sum(len(line) for line in self._buffer)
+
+    def take_unwritten_log(self) -> bytes:
+        """The buffered log lines, for the worker to write with the final status."""
+        content = b"".join(self._buffer)
+        self._buffer.clear()
+        return content
 
     def write_report(self, report: JsonObject) -> None:
         text = json.dumps(report, separators=(",", ":"), ensure_ascii=False)
@@ -224,11 +232,31 @@ def run_task_code(context: ExecutionContext, task_type_name: str) -> TaskResult:
         return TaskResult(TaskState.FAILED, f"{type(error).__name__}: {error}")
 
 
-def load_task(session: Session, task_id: str) -> tuple[str, JsonObject] | None:
-    task = task_store.get_task(session, task_id)
-    if task is None:
-        return None
-    return task.type, json.loads(task.payload)
+def finish_reported_task(
+    session: Session,
+    *,
+    task_id: str,
+    worker_id: str,
+    result: TaskResult,
+    log: bytes,
+    started: dt.datetime | None,
+    now: dt.datetime,
+) -> bool:
+    """What a worker writes for a task whose process sent its result: the log
+    lines the process had not written yet, then the final status (``finish_task``,
+    without the worker's completion time: ``touch_worker_completion`` once per
+    transaction)."""
+    if log:
+        report_store.append_log(session, task_id, log, now)
+    return finish_task(
+        session,
+        task_id=task_id,
+        worker_id=worker_id,
+        result=result,
+        started=started,
+        now=now,
+        touch_worker=False,
+    )
 
 
 def finish_task(
@@ -239,6 +267,7 @@ def finish_task(
     result: TaskResult,
     started: dt.datetime | None,
     now: dt.datetime,
+    touch_worker: bool = True,
 ) -> bool:
     """Write the final status if the task is still active and this worker's: a
     shutdown or the lease duty that came first wins. Its locks and pending segments
@@ -253,6 +282,6 @@ def finish_task(
         worker_id=worker_id,
         duration_ms=max(duration, 0),
     )
-    if finished:
+    if finished and touch_worker:
         execution_store.touch_worker_completion(session, worker_id, now)
     return finished

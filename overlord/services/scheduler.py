@@ -2,7 +2,7 @@
 server or worker may run, each in its own short transaction:
 
 * ``promote_waiting_tasks``: WAITING → PENDING once ``isReady`` and locks allow;
-* ``claim_task``: PENDING → RUNNING for one worker slot, with a lease;
+* ``claim_tasks``: PENDING → RUNNING for free worker slots, with a lease;
 * ``fail_expired_leases``: RUNNING tasks of vanished workers → FAILED.
 """
 
@@ -126,8 +126,37 @@ def claim_task(
     skip_locked: bool,
     tls: bool = False,
 ) -> Claim | None:
-    task_id = execution_store.claim_next_task(
+    claimed = claim_tasks(
         session,
+        limit=1,
+        worker_id=worker_id,
+        host=host,
+        port=port,
+        db_now=db_now,
+        lease=lease,
+        skip_locked=skip_locked,
+        tls=tls,
+    )
+    return Claim(claimed[0].task_id) if claimed else None
+
+
+def claim_tasks(
+    session: Session,
+    *,
+    limit: int,
+    worker_id: str,
+    host: str,
+    port: int,
+    db_now: dt.datetime,
+    lease: dt.timedelta,
+    skip_locked: bool,
+    tls: bool = False,
+) -> list[execution_store.ClaimedTask]:
+    """Claim up to ``limit`` PENDING tasks (one per free slot) in the caller's
+    transaction."""
+    claimed = execution_store.claim_next_tasks(
+        session,
+        limit=limit,
         worker_id=worker_id,
         host=host,
         port=port,
@@ -136,18 +165,17 @@ def claim_task(
         skip_locked=skip_locked,
         tls=tls,
     )
-    if task_id is None:
-        return None
-    # The log exists from the moment the task is RUNNING, as Druid streams a
-    # running peon's log: GET /task/{id}/log answers this line, not 404, while
-    # the task's process is still starting.
-    report_store.append_log(
-        session,
-        task_id,
-        log_line(task_id, claim_log_message(worker_id, host, port), db_now),
-        db_now,
-    )
-    return Claim(task_id)
+    for task in claimed:
+        # The log exists from the moment the task is RUNNING, as Druid streams a
+        # running peon's log: GET /task/{id}/log answers this line, not 404, while
+        # the task's process is still starting.
+        report_store.append_log(
+            session,
+            task.task_id,
+            log_line(task.task_id, claim_log_message(worker_id, host, port), db_now),
+            db_now,
+        )
+    return claimed
 
 
 def claim_log_message(worker_id: str, host: str, port: int) -> str:

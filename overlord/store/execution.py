@@ -84,9 +84,19 @@ def mark_ready(session: Session, task_id: str, now: dt.datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim_next_task(
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task this worker just claimed: what its process needs to run it."""
+
+    task_id: str
+    type: str
+    payload: str
+
+
+def claim_next_tasks(
     session: Session,
     *,
+    limit: int,
     worker_id: str,
     host: str,
     port: int,
@@ -94,46 +104,49 @@ def claim_next_task(
     lease_until: dt.datetime,
     skip_locked: bool,
     tls: bool = False,
-) -> str | None:
-    """Claim the highest-priority, oldest PENDING task for ``worker_id``.
+) -> list[ClaimedTask]:
+    """Claim up to ``limit`` of the highest-priority, oldest PENDING tasks for
+    ``worker_id``, with the type and payload their processes run.
 
     The location is Druid's TaskLocation: a TLS server reports ``port`` -1 and its
     port as ``tlsPort``.
 
     ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass each other on
     PostgreSQL and MariaDB ≥ 10.6; the compare-and-set UPDATE is what guarantees,
-    on every backend (SQLite included), that a task is claimed once.
+    on every backend (SQLite included), that a task is claimed once. The payload
+    comes with the claim so that the task's process need not read its row again.
     """
     candidates = (
-        select(Task.id, Task.task_id)
+        select(Task.id, Task.task_id, Task.type, Task.payload)
         .where(Task.active == true(), Task.runner_status == RunnerState.PENDING)
         .order_by(Task.priority.desc(), Task.created_at, Task.id)
-        .limit(1)
+        .limit(limit)
     )
     if skip_locked:
         candidates = candidates.with_for_update(skip_locked=True)
-    row = session.execute(candidates).one_or_none()
-    if row is None:
-        return None
-    result = session.execute(
-        update(Task)
-        .where(
-            Task.id == row.id,
-            Task.active == true(),
-            Task.runner_status == RunnerState.PENDING,
+    claimed = []
+    for row in session.execute(candidates).all():
+        result = session.execute(
+            update(Task)
+            .where(
+                Task.id == row.id,
+                Task.active == true(),
+                Task.runner_status == RunnerState.PENDING,
+            )
+            .values(
+                runner_status=RunnerState.RUNNING,
+                worker_id=worker_id,
+                lease_expires_at=lease_until,
+                started_at=now,
+                location_host=host,
+                location_port=-1 if tls else port,
+                location_tls_port=port if tls else -1,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            runner_status=RunnerState.RUNNING,
-            worker_id=worker_id,
-            lease_expires_at=lease_until,
-            started_at=now,
-            location_host=host,
-            location_port=-1 if tls else port,
-            location_tls_port=port if tls else -1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return str(row.task_id) if result.rowcount else None  # type: ignore[attr-defined]
+        if result.rowcount:  # type: ignore[attr-defined]
+            claimed.append(ClaimedTask(row.task_id, row.type, row.payload))
+    return claimed
 
 
 def renew_leases(

@@ -31,13 +31,18 @@ from overlord.errors import DatabaseBusy
 from overlord.jsondepth import allow_max_nesting_depth
 from overlord.services import duties, scheduler
 from overlord.services import metrics as metrics_service
-from overlord.services.execution import RUN_FAILED, finish_task
+from overlord.services.execution import (
+    RUN_FAILED,
+    finish_reported_task,
+    finish_task,
+)
 from overlord.states import TaskState
 from overlord.store import execution as execution_store
+from overlord.store.execution import ClaimedTask
 from overlord.store.models import Worker as WorkerRow
 from overlord.tasktypes.base import TaskResult
 from overlord.timeutil import utcnow
-from overlord.worker.child import run_child, run_spare
+from overlord.worker.child import Outcome, run_task_process
 from overlord.worker.signals import resume_stop_signals, stop_signals_deferred
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,10 @@ FORKSERVER_PRELOAD = [
     "sqlalchemy.dialects.sqlite.pysqlite",
     "sqlalchemy.dialects.postgresql.psycopg",
     "sqlalchemy.dialects.mysql.pymysql",
+    # The drivers themselves, which the dialects import only at create_engine:
+    # 0.14 s of a PostgreSQL task process's start-up was psycopg's import.
+    "psycopg",
+    "pymysql",
 ]
 
 
@@ -62,7 +71,10 @@ class Slot:
     task_id: str
     process: Any
     started: Any
+    channel: Any  # the worker's end of the task process's pipe
     stop_sent_at: float | None = None
+    outcome: Outcome | None = None
+    channel_open: bool = True
 
 
 @dataclass
@@ -108,6 +120,9 @@ class Worker:
         self.port = port
         self.worker_id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.slots: dict[str, Slot] = {}
+        # Slots whose process ended, until their final status is committed (in the
+        # transaction that claims their next tasks): still RUNNING in the store.
+        self.finishing: dict[str, Slot] = {}
         self.draining = threading.Event()
         self.stopped = threading.Event()
         self.timers = Timers()
@@ -148,7 +163,7 @@ class Worker:
                             self.worker_id,
                             len(self.slots),
                         )
-                    if not self.slots:
+                    if not self.slots and not self.finishing:
                         break
                     if (
                         time.monotonic() - drain_started
@@ -177,8 +192,9 @@ class Worker:
 
     def _step_once(self) -> None:
         self._reap()
-        if not self.draining.is_set() and len(self.slots) < self.capacity:
-            self._schedule_and_claim()
+        claim = not self.draining.is_set() and len(self.slots) < self.capacity
+        if claim or self.finishing:
+            self._finish_and_claim(claim=claim)
         elif self.run_duties and self.timers.due("promote", 1.0):
             self.database.run(
                 lambda session: scheduler.promote_waiting_tasks(session, utcnow()),
@@ -214,55 +230,105 @@ class Worker:
             ),
         )
 
-    def _schedule_and_claim(self) -> None:
-        self.database.run(
-            lambda session: scheduler.promote_waiting_tasks(session, utcnow()),
-            write=True,
-        )
+    def _finish_and_claim(self, *, claim: bool) -> None:
+        """One transaction: the final statuses of the tasks whose processes ended
+        (``finishing``), then, if ``claim``, promotion of ready tasks and one claim
+        per free slot. A slot is reused only once its task's end is committed.
+
+        Noop burst, 4 slots, SQLite: a promotion, one claim per task, an empty
+        claim per step and each process's own final write (cold, 176 ms of held
+        write lock on average) before; now one transaction per step. Same burst,
+        same submits, loaded machine: 7.7-8.4 → 11.7-16.5 tasks/s from first start
+        to last finish (SQLite), 3.7 → 8.6 (PostgreSQL)."""
+        finishing = dict(self.finishing)
+        free = self.capacity - len(self.slots) if claim else 0
         skip_locked = self.database.supports_skip_locked()
-        while len(self.slots) < self.capacity:
 
-            def claim(session: Any) -> tuple[Any, Any]:
-                db_now = database_now(session)
-                found = scheduler.claim_task(
+        def step(session: Any) -> tuple[list[str], list[ClaimedTask], Any]:
+            now = utcnow()
+            lost, completed = [], False
+            for task_id, slot in finishing.items():
+                if slot.outcome is not None:
+                    completed |= finish_reported_task(
+                        session,
+                        task_id=task_id,
+                        worker_id=self.worker_id,
+                        result=slot.outcome.result,
+                        log=slot.outcome.log,
+                        started=slot.started,
+                        now=now,
+                    )
+                # After a crash or a kill this compare-and-set makes the task
+                # FAILED (a status a shutdown already wrote is kept).
+                elif finish_task(
                     session,
+                    task_id=task_id,
                     worker_id=self.worker_id,
-                    host=self.host,
-                    port=self.port,
-                    db_now=db_now,
-                    lease=self.settings.task_lease,
-                    skip_locked=skip_locked,
-                    tls=self.settings.tls_enabled,
-                )
-                return found, db_now
-
-            found, started = self.database.run(claim, write=True)
-            if found is None:
-                return
-            self._start(found.task_id, started)
-
-    def _start(self, task_id: str, started: Any) -> None:
-        spare = self._take_spare()
-        if spare is not None:
-            process, assignments = spare
-            assignments.send((task_id, self.worker_id, started))
-            assignments.close()
-        else:
-            process = self._context.Process(
-                target=run_child,
-                args=(self.settings, task_id, self.worker_id, started),
-                name=f"overlord-task-{task_id}",
+                    result=TaskResult(TaskState.FAILED, RUN_FAILED),
+                    started=slot.started,
+                    now=now,
+                    touch_worker=False,
+                ):
+                    completed = True
+                    lost.append(task_id)
+            if completed:
+                execution_store.touch_worker_completion(session, self.worker_id, now)
+            if free <= 0:
+                return lost, [], None
+            scheduler.promote_waiting_tasks(session, now)
+            db_now = database_now(session)
+            claimed = scheduler.claim_tasks(
+                session,
+                limit=free,
+                worker_id=self.worker_id,
+                host=self.host,
+                port=self.port,
+                db_now=db_now,
+                lease=self.settings.task_lease,
+                skip_locked=skip_locked,
+                tls=self.settings.tls_enabled,
             )
-            _start_process(process)
-        self.slots[task_id] = Slot(task_id, process, started)
+            return lost, claimed, db_now
+
+        lost, claimed, started = self.database.run(step, write=True)
+        for task_id in finishing:
+            del self.finishing[task_id]
+            if task_id in lost:
+                log.warning(
+                    "task %s ended without its final status",
+                    task_id,
+                    extra={"task_id": task_id},
+                )
+            self._record(metrics_service.record_task_end, task_id)
+        for task in claimed:
+            self._start(task, started)
+        if claimed:
+            self._prepare_spares()
+
+    def _start(self, task: ClaimedTask, started: Any) -> None:
+        process, channel = self._take_spare() or self._new_process()
+        channel.send((task.task_id, self.worker_id, started, task.type, task.payload))
+        self.slots[task.task_id] = Slot(task.task_id, process, started, channel)
         log.info(
             "task %s started in process %s",
-            task_id,
+            task.task_id,
             process.pid,
-            extra={"task_id": task_id},
+            extra={"task_id": task.task_id},
         )
-        self._record(metrics_service.record_task_start, task_id, started)
-        self._prepare_spares()
+        self._record(metrics_service.record_task_start, task.task_id, started)
+
+    def _new_process(self) -> tuple[Any, Any]:
+        """A task process (``child.run_task_process``) waiting for its task on the
+        other end of the returned pipe."""
+        channel, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=run_task_process,
+            args=(self.settings, theirs),
+            name="overlord-task",
+        )
+        _start_process(process)
+        theirs.close()
+        return process, channel
 
     def _take_spare(self) -> tuple[Any, Any] | None:
         while self._spares:
@@ -276,37 +342,31 @@ class Worker:
         return None
 
     def _prepare_spares(self) -> None:
-        """Keep warm task processes ready (connected to the store), one per free
-        slot up to MAX_SPARES, so claimed tasks skip process start-up and the
-        driver's first connect."""
+        """Keep warm task processes ready (connected to the store), one per slot up
+        to MAX_SPARES, busy slots included, so a task claimed for a slot that just
+        freed skips process start-up and the driver's first connect. (One per free
+        slot only, as before, left a busy worker none: every task after the first
+        few started cold.)"""
         if self.draining.is_set():
             return
         alive = [spare for spare in self._spares if spare[0].is_alive()]
         if len(alive) < len(self._spares):
             self._spare_deaths = True
         self._spares = alive
-        wanted = min(self.capacity - len(self.slots), MAX_SPARES)
+        wanted = min(self.capacity, MAX_SPARES)
         if len(self._spares) >= wanted:
             return
         if self._spare_deaths and not self.timers.due("spare", 1.0):
             return  # spares that keep dying must not respawn in a tight loop
         while len(self._spares) < wanted:
-            reader, writer = self._context.Pipe(duplex=False)
-            process = self._context.Process(
-                target=run_spare,
-                args=(self.settings, reader),
-                name="overlord-task-spare",
-            )
-            _start_process(process)
-            reader.close()
-            self._spares.append((process, writer))
+            self._spares.append(self._new_process())
 
     def _drop_spares(self) -> None:
         spares, self._spares = self._spares, []
-        for _process, writer in spares:
+        for _process, channel in spares:
             with contextlib.suppress(OSError, ValueError):
-                writer.send(None)
-                writer.close()
+                channel.send(None)
+                channel.close()
         for process, _ in spares:
             process.join(2)
             if process.is_alive():
@@ -316,7 +376,10 @@ class Worker:
     def _renew(self, session: Any) -> None:
         db_now = database_now(session)
         execution_store.renew_leases(
-            session, self.worker_id, list(self.slots), db_now + self.settings.task_lease
+            session,
+            self.worker_id,
+            [*self.slots, *self.finishing],
+            db_now + self.settings.task_lease,
         )
         if self.capacity > 0 and not execution_store.heartbeat_worker(
             session, self.worker_id, db_now
@@ -361,24 +424,30 @@ class Worker:
                 slot.process.kill()
 
     def _reap(self) -> None:
+        """Read the results task processes sent; move the slots of ended processes
+        to ``finishing`` (their final status goes in the next transaction)."""
         for task_id, slot in list(self.slots.items()):
+            self._receive(slot)
             if slot.process.is_alive():
                 continue
             slot.process.join(0)
-            code = slot.process.exitcode
+            self._receive(slot)
+            slot.channel.close()
             del self.slots[task_id]
-            if code != 0:
-                log.warning("task %s process exited with %s", task_id, code)
-            # Normally the process wrote its final status itself and this
-            # compare-and-set changes nothing; after a crash or a kill it makes the
-            # task FAILED (a status a shutdown already wrote is kept).
-            if self._fail_dead_task(task_id, slot.started):
+            if slot.outcome is None:
                 log.warning(
-                    "task %s ended without its final status",
-                    task_id,
-                    extra={"task_id": task_id},
+                    "task %s process exited with %s", task_id, slot.process.exitcode
                 )
-            self._record(metrics_service.record_task_end, task_id)
+            self.finishing[task_id] = slot
+
+    def _receive(self, slot: Slot) -> None:
+        if slot.outcome is not None or not slot.channel_open:
+            return
+        try:
+            if slot.channel.poll(0):
+                slot.outcome = slot.channel.recv()
+        except (EOFError, OSError):
+            slot.channel_open = False  # it exited without a result
 
     def _record(self, record: Any, *args: Any) -> None:
         """Metrics of a task start or end: only where a scrape can see them (serve's
@@ -390,22 +459,13 @@ class Worker:
         except Exception as error:  # a metric is not worth a failed step
             log.debug("metrics of %s not recorded: %s", args[0], error)
 
-    def _fail_dead_task(self, task_id: str, started: Any) -> bool:
-        def fail(session: Any) -> bool:
-            return finish_task(
-                session,
-                task_id=task_id,
-                worker_id=self.worker_id,
-                result=TaskResult(TaskState.FAILED, RUN_FAILED),
-                started=started,
-                now=utcnow(),
-            )
-
-        return self.database.run(fail, write=True)
-
     def _give_up_tasks(self) -> None:
         """Grace is over: make the tasks FAILED first (so their own late finish
-        cannot overwrite it), then stop and, if need be, kill their processes."""
+        cannot overwrite it), then stop and, if need be, kill their processes. The
+        results of tasks that did finish are committed first."""
+        self._reap()
+        if self.finishing:
+            self._finish_and_claim(claim=False)
         task_ids = list(self.slots)
         self.database.run(
             lambda session: scheduler.give_up_tasks(
@@ -470,9 +530,13 @@ class Worker:
             self._waker = self.database.waker(
                 channel=execution_store.NOTIFY_CHANNEL, interrupt=self.draining
             )
-        self._waker.wait(
-            timeout, [slot.process.sentinel for slot in self.slots.values()]
-        )
+        watched = [slot.process.sentinel for slot in self.slots.values()]
+        watched += [
+            slot.channel.fileno()
+            for slot in self.slots.values()
+            if slot.outcome is None and slot.channel_open
+        ]
+        self._waker.wait(timeout, watched)
 
     def _retry_until_draining(self, step: Any) -> None:
         """Back off (0.5 s, doubling up to 5 s) while the store is unreachable;
