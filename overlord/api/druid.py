@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -64,6 +65,7 @@ from overlord.jackson import JAVA_INT_MAX, JAVA_INT_MIN, JAVA_LONG_MAX, JAVA_LON
 from overlord.schemas.actions import load_action
 from overlord.schemas.druid import (
     dump_task_status_plus,
+    encode_task_status_plus,
     lock_filter_policies_schema,
     task_list_args_schema,
     task_status_schema,
@@ -200,10 +202,9 @@ def get_task(task_id: str) -> Response:
 def get_task_status(task_id: str) -> Response:
     # Status polls are most of the traffic (Airflow polls every running task):
     # one statement without BEGIN/COMMIT, and the written-out dump.
-    status = database().read(
-        lambda session: task_service.get_task_status(session, task_id)
-    )
-    return json_response({"task": task_id, "status": dump_task_status_plus(status)})
+    status = task_service.read_task_status(database(), task_id)
+    body = f'{{"task":{encode_basestring(task_id)},"status":'
+    return raw_json_response(f"{body}{encode_task_status_plus(status)}}}")
 
 
 @routes.get(

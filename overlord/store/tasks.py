@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Connection,
@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from overlord.db import Database
 from overlord.errors import TaskAlreadyExists
 from overlord.states import RunnerState, TaskState
 from overlord.store.models import Task
@@ -48,6 +49,60 @@ SUMMARY_COLUMNS = (
     Task.active,
 )
 LIST_BATCH = 500
+
+
+class TaskSummary(NamedTuple):
+    """One row of ``SUMMARY_COLUMNS`` with the values SQLAlchemy's result
+    processing would give (aware UTC datetimes, the state enums, a bool), built
+    from what the driver returns."""
+
+    id: int
+    task_id: str
+    group_id: str | None
+    type: str
+    created_at: dt.datetime
+    queue_inserted_at: dt.datetime | None
+    status: TaskState
+    runner_status: RunnerState
+    duration_ms: int
+    location_host: str | None
+    location_port: int
+    location_tls_port: int
+    datasource: str
+    error_msg: str | None
+    active: bool
+
+
+def _driver_datetime(value: Any) -> dt.datetime | None:
+    """A UTCDateTime column as the driver returns it (SQLite: SQLAlchemy's
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` text; the others: a naive datetime)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return cast(dt.datetime, value).replace(tzinfo=dt.UTC)
+
+
+def summary_from_driver(row: Sequence[Any]) -> TaskSummary:
+    created_at = _driver_datetime(row[4])
+    assert created_at is not None
+    return TaskSummary(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        created_at,
+        _driver_datetime(row[5]),
+        TaskState(row[6]),
+        RunnerState(row[7]),
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        bool(row[14]),
+    )
 
 
 @dataclass(frozen=True)
@@ -147,6 +202,13 @@ def get_task_summary(session: Session | Connection, task_id: str) -> Any:
     """The status columns of one task (no payload), or None."""
     connection = session if isinstance(session, Connection) else session.connection()
     return connection.execute(_SUMMARY_BY_ID, {"task_id": task_id}).one_or_none()
+
+
+def read_task_summary(database: Database, task_id: str) -> TaskSummary | None:
+    """``get_task_summary`` on a pooled DB-API connection (``Database.fetch_one``):
+    the status poll's read."""
+    row = database.fetch_one(_SUMMARY_BY_ID, {"task_id": task_id})
+    return None if row is None else summary_from_driver(row)
 
 
 def get_task_summaries(session: Session, task_ids: Sequence[str]) -> list[Row[Any]]:
