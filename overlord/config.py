@@ -110,7 +110,11 @@ class Settings:
         "URL",
     )
     db_pool_size: int = _field(
-        5, "Connections kept per process.", "connections", minimum=1
+        5,
+        "Connections kept per process (an HTTP process keeps at least "
+        "http_threads + opensearch_max_waits).",
+        "connections",
+        minimum=1,
     )
     db_pool_recycle: dt.timedelta = _field(
         dt.timedelta(minutes=30),
