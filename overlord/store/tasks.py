@@ -5,6 +5,7 @@ compare-and-set state changes. Functions take a session and never commit.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -48,6 +49,19 @@ SUMMARY_COLUMNS = (
     Task.active,
 )
 LIST_BATCH = 500
+
+
+def opaque_id_of(request_headers: str | None) -> str | None:
+    """The ``X-Opaque-Id`` a task's submit sent, from its stored
+    ``request_headers`` (a JSON object; the only header kept)."""
+    if not request_headers:
+        return None
+    try:
+        document = json.loads(request_headers)
+    except ValueError:
+        return None
+    value = document.get("X-Opaque-Id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from overlord.config import Settings
 from overlord.db import Database, Waker, database_now, is_unavailable, retry
 from overlord.errors import DatabaseBusy
 from overlord.jsondepth import allow_max_nesting_depth
+from overlord.logs import TaskLog
 from overlord.services import duties, scheduler
 from overlord.services import metrics as metrics_service
 from overlord.services.execution import (
@@ -72,6 +73,7 @@ class Slot:
     process: Any
     started: Any
     channel: Any  # the worker's end of the task process's pipe
+    log: TaskLog  # lines about the task: its id and its submit's X-Opaque-Id
     stop_sent_at: float | None = None
     outcome: Outcome | None = None
     channel_open: bool = True
@@ -244,12 +246,14 @@ class Worker:
         free = self.capacity - len(self.slots) if claim else 0
         skip_locked = self.database.supports_skip_locked()
 
-        def step(session: Any) -> tuple[list[str], list[ClaimedTask], Any]:
+        def step(
+            session: Any,
+        ) -> tuple[list[str], list[str], list[ClaimedTask], Any]:
             now = utcnow()
-            lost, completed = [], False
+            lost, ended, completed = [], [], False
             for task_id, slot in finishing.items():
                 if slot.outcome is not None:
-                    completed |= finish_reported_task(
+                    if finish_reported_task(
                         session,
                         task_id=task_id,
                         worker_id=self.worker_id,
@@ -257,7 +261,9 @@ class Worker:
                         log=slot.outcome.log,
                         started=slot.started,
                         now=now,
-                    )
+                    ):
+                        completed = True
+                        ended.append(task_id)
                 # After a crash or a kill this compare-and-set makes the task
                 # FAILED (a status a shutdown already wrote is kept).
                 elif finish_task(
@@ -274,7 +280,7 @@ class Worker:
             if completed:
                 execution_store.touch_worker_completion(session, self.worker_id, now)
             if free <= 0:
-                return lost, [], None
+                return lost, ended, [], None
             scheduler.promote_waiting_tasks(session, now)
             db_now = database_now(session)
             claimed = scheduler.claim_tasks(
@@ -288,16 +294,23 @@ class Worker:
                 skip_locked=skip_locked,
                 tls=self.settings.tls_enabled,
             )
-            return lost, claimed, db_now
+            return lost, ended, claimed, db_now
 
-        lost, claimed, started = self.database.run(step, write=True)
-        for task_id in finishing:
+        lost, ended, claimed, started = self.database.run(step, write=True)
+        for task_id, slot in finishing.items():
             del self.finishing[task_id]
             if task_id in lost:
-                log.warning(
-                    "task %s ended without its final status",
+                slot.log.warning("task %s ended without its final status", task_id)
+            elif task_id in ended and slot.outcome is not None:
+                slot.log.info(
+                    "task %s ended with status %s",
                     task_id,
-                    extra={"task_id": task_id},
+                    slot.outcome.result.status.value,
+                )
+            else:
+                # A shutdown or the lease duty ended it first; that status stays.
+                slot.log.info(
+                    "task %s process ended; the task was already final", task_id
                 )
             self._record(metrics_service.record_task_end, task_id)
         for task in claimed:
@@ -307,14 +320,21 @@ class Worker:
 
     def _start(self, task: ClaimedTask, started: Any) -> None:
         process, channel = self._take_spare() or self._new_process()
-        channel.send((task.task_id, self.worker_id, started, task.type, task.payload))
-        self.slots[task.task_id] = Slot(task.task_id, process, started, channel)
-        log.info(
-            "task %s started in process %s",
-            task.task_id,
-            process.pid,
-            extra={"task_id": task.task_id},
+        channel.send(
+            (
+                task.task_id,
+                self.worker_id,
+                started,
+                task.type,
+                task.payload,
+                task.opaque_id,
+            )
         )
+        task_log = TaskLog(log, task.task_id, task.opaque_id)
+        self.slots[task.task_id] = Slot(
+            task.task_id, process, started, channel, task_log
+        )
+        task_log.info("task %s started in process %s", task.task_id, process.pid)
         self._record(metrics_service.record_task_start, task.task_id, started)
 
     def _new_process(self) -> tuple[Any, Any]:
@@ -409,7 +429,7 @@ class Worker:
         if slot is None or slot.stop_sent_at is not None:
             return
         slot.stop_sent_at = time.monotonic()
-        log.info("task %s is no longer active: stopping its process", task_id)
+        slot.log.info("task %s is no longer active: stopping its process", task_id)
         with contextlib.suppress(ProcessLookupError, AttributeError):
             slot.process.terminate()
 
@@ -420,7 +440,9 @@ class Worker:
                 slot.stop_sent_at is not None
                 and time.monotonic() - slot.stop_sent_at > grace
             ) and slot.process.is_alive():
-                log.warning("task %s ignored its stop signal: killing it", slot.task_id)
+                slot.log.warning(
+                    "task %s ignored its stop signal: killing it", slot.task_id
+                )
                 slot.process.kill()
 
     def _reap(self) -> None:
@@ -435,7 +457,7 @@ class Worker:
             slot.channel.close()
             del self.slots[task_id]
             if slot.outcome is None:
-                log.warning(
+                slot.log.warning(
                     "task %s process exited with %s", task_id, slot.process.exitcode
                 )
             self.finishing[task_id] = slot
@@ -478,6 +500,7 @@ class Worker:
             write=True,
         )
         for slot in self.slots.values():
+            slot.log.warning("task %s given up: the worker is stopping", slot.task_id)
             with contextlib.suppress(ProcessLookupError):
                 slot.process.terminate()
         deadline = time.monotonic() + self.settings.task_shutdown_grace.total_seconds()
