@@ -301,14 +301,18 @@ def latest_complete_created(session: Session) -> dt.datetime | None:
     )
 
 
-def active_task_counts(session: Session) -> dict[tuple[str, str], int]:
-    """Active tasks by (runner state, type): GET /metrics' ``overlord_tasks``."""
+def active_task_counts(session: Session) -> dict[tuple[str, str, str], int]:
+    """Active tasks by (runner state, datasource, type), one grouped read: GET
+    /metrics' ``overlord_tasks`` and Druid's task count metrics."""
     rows = session.execute(
-        select(Task.runner_status, Task.type, func.count())
+        select(Task.runner_status, Task.datasource, Task.type, func.count())
         .where(Task.active == true())
-        .group_by(Task.runner_status, Task.type)
+        .group_by(Task.runner_status, Task.datasource, Task.type)
     )
-    return {(state.value, task_type): int(count) for state, task_type, count in rows}
+    return {
+        (state.value, datasource, task_type): int(count)
+        for state, datasource, task_type, count in rows
+    }
 
 
 def task_timings(

@@ -112,11 +112,13 @@ class Worker:
         *,
         run_duties: bool = True,
         port: int = -1,
+        task_count_metrics: bool = False,
     ) -> None:
         allow_max_nesting_depth()  # the scheduler decodes payloads nesting 1000 deep
         self.settings = settings
         self.capacity = capacity
         self.run_duties = run_duties
+        self.task_count_metrics = task_count_metrics
         self.database = Database(settings)
         self.host = socket.gethostname()
         self.port = port
@@ -128,6 +130,8 @@ class Worker:
         self.draining = threading.Event()
         self.stopped = threading.Event()
         self.timers = Timers()
+        # Druid's monitors emit first one period after start (fixed rate).
+        self.timers.last["task_counts"] = time.monotonic()
         self._waker: Waker | None = None
         self._spares: list[tuple[Any, Any]] = []
         self._spare_deaths = False
@@ -209,6 +213,10 @@ class Worker:
         self._enforce_kill_deadlines()
         if self.run_duties:
             self._duties()
+        if self.task_count_metrics and self.timers.due(
+            "task_counts", self.settings.metrics_emission_period.total_seconds()
+        ):
+            self._emit_task_counts()
 
     # -- work -----------------------------------------------------------------
     def _register(self, session: Any) -> None:
@@ -480,6 +488,14 @@ class Worker:
             self.database.run(lambda session: record(session, *args))
         except Exception as error:  # a metric is not worth a failed step
             log.debug("metrics of %s not recorded: %s", args[0], error)
+
+    def _emit_task_counts(self) -> None:
+        """One emission period of Druid's task and slot counts (serve's embedded
+        worker only); a missed period is not worth a failed step."""
+        try:
+            self.database.run(metrics_service.emit_task_counts)
+        except Exception as error:
+            log.debug("task count metrics not emitted: %s", error)
 
     def _give_up_tasks(self) -> None:
         """Grace is over: make the tasks FAILED first (so their own late finish
