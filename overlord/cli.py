@@ -374,12 +374,15 @@ def _serve(
     help="Also run the periodic duties (lease expiry, stale pending segments).",
 )
 @click.option("--die-with-parent", is_flag=True, hidden=True)
+# serve's embedded worker only: one process per serve emits Druid's task counts.
+@click.option("--task-count-metrics", is_flag=True, hidden=True)
 @database_url_option
 def worker(
     capacity: int,
     port: int,
     duties: bool,
     die_with_parent: bool,
+    task_count_metrics: bool,
     database_url: str | None,
 ) -> None:
     """Run task slots against the shared store (any number, on any host)."""
@@ -403,7 +406,13 @@ def worker(
             err=True,
         )
         sys.exit(1)
-    runner = Worker(settings, capacity, run_duties=duties, port=port)
+    runner = Worker(
+        settings,
+        capacity,
+        run_duties=duties,
+        port=port,
+        task_count_metrics=task_count_metrics,
+    )
     runner.install_signal_handlers()
     runner.run()
 

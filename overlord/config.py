@@ -224,6 +224,15 @@ class Settings:
         "status, duration, task id, X-Opaque-Id).",
         "boolean",
     )
+    metrics_emission_period: dt.timedelta = _field(
+        dt.timedelta(minutes=1),
+        "How often `serve` adds the current task and task slot counts to Druid's "
+        "`druid_task_{running,pending,waiting}_count_total` and "
+        "`druid_taskslot_{total,idle,used}_count_total` counters "
+        "(Druid's `druid.monitoring.emissionPeriod`).",
+        "ISO-8601 period",
+        minimum=_seconds(0.1),
+    )
     elastic_product_header: bool = _field(
         False,
         "Send `X-Elastic-Product: Elasticsearch` on _tasks responses "

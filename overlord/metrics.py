@@ -14,7 +14,9 @@ store at scrape time, so they are right whichever server is scraped.
 Names are fixed for dashboards: ``overlord_*`` as the operability issue lists them,
 plus the Druid families a Druid dashboard reads through Druid's prometheus-emitter
 (``druid_task_run_time`` … with its default buckets and label names,
-spec/operability.md §1.5).
+spec/operability.md §1.5). Druid's snapshot counts (``druid_task_running_count``
+…) are counters there, one increment by the current count per emission period:
+serve's embedded worker alone adds them (``emit_task_counts``).
 """
 
 from __future__ import annotations
@@ -95,6 +97,27 @@ DRUID_TASK_SUCCESS = Counter(
 DRUID_TASK_FAILED = Counter(
     "druid_task_failed_count", "Druid task/failed/count.", ("dataSource",)
 )
+# Druid's TaskCountStatsMonitor snapshots: the emitter maps them as counts, so each
+# emission period adds the current number of tasks (see emit_task_counts).
+DRUID_TASK_COUNTS = {
+    state: Counter(
+        f"druid_task_{state.lower()}_count",
+        f"Druid task/{state.lower()}/count: every emission period (Druid's "
+        f"druid.monitoring.emissionPeriod) adds the number of {state} tasks then.",
+        ("dataSource", "taskType"),
+    )
+    for state in ("RUNNING", "PENDING", "WAITING")
+}
+# TaskSlotCountStatsMonitor, the same way (not in the emitter's default mapping).
+DRUID_TASK_SLOTS = {
+    kind: Counter(
+        f"druid_taskslot_{kind}_count",
+        f"Druid taskSlot/{kind}/count: every emission period adds the number of "
+        f"{kind} task slots of the live workers then.",
+        ("category",),
+    )
+    for kind in ("total", "idle", "used")
+}
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
@@ -128,6 +151,25 @@ def task_ended(task_type: str, datasource: str, status: str, seconds: float) -> 
     )
     counter = DRUID_TASK_SUCCESS if status == "SUCCESS" else DRUID_TASK_FAILED
     counter.labels(druid_label(datasource)).inc()
+
+
+def emit_task_counts(
+    tasks: dict[tuple[str, str, str], int],
+    slots: dict[str, tuple[int, int, int]],
+) -> None:
+    """One emission of Druid's TaskCountStatsMonitor and TaskSlotCountStatsMonitor
+    as its prometheus-emitter exports them: each count is added to its counter.
+
+    ``tasks``: (runner state, datasource, type) → active tasks, only those that
+    exist (Druid emits one event per entry of its maps); ``slots``: category →
+    (total, idle, used) task slots."""
+    for (state, datasource, task_type), count in tasks.items():
+        counter = DRUID_TASK_COUNTS.get(state)
+        if counter is not None and count > 0:
+            counter.labels(druid_label(datasource), druid_label(task_type)).inc(count)
+    for category, values in slots.items():
+        for kind, count in zip(("total", "idle", "used"), values, strict=True):
+            DRUID_TASK_SLOTS[kind].labels(druid_label(category)).inc(count)
 
 
 def duty_ran(duty: str, pending_segments_deleted: int = 0) -> None:

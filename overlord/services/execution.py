@@ -229,7 +229,10 @@ def run_task_code(context: ExecutionContext, task_type_name: str) -> TaskResult:
         return TaskResult(TaskState.FAILED, str(error))
     except Exception as error:
         context.log("Task failed:\n" + traceback.format_exc())
-        return TaskResult(TaskState.FAILED, f"{type(error).__name__}: {error}")
+        message = f"{type(error).__name__}: {error}"
+        # The traceback is in the task's log; the process log says that it failed.
+        log.warning("task %s failed: %s", context.task_id, message)
+        return TaskResult(TaskState.FAILED, message)
 
 
 def finish_reported_task(

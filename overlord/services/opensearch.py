@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import re
 import threading
@@ -34,6 +33,7 @@ from overlord.services.views import TaskStatusPlus, status_plus_for_list
 from overlord.states import TaskState
 from overlord.store import opensearch as store
 from overlord.store.audit import AuditInfo
+from overlord.store.tasks import opaque_id_of
 from overlord.timeutil import to_millis
 
 # The OpenSearch release the façade answers as. ≥ 2.9 so that the REST YAML tests
@@ -486,14 +486,8 @@ class TasksResult:
 
 def _headers(text: str | None) -> dict[str, str]:
     # X-Opaque-Id is the only header OpenSearch core records on tasks.
-    if not text:
-        return {}
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return {}
-    value = document.get("X-Opaque-Id") if isinstance(document, dict) else None
-    return {"X-Opaque-Id": value} if isinstance(value, str) else {}
+    value = opaque_id_of(text)
+    return {"X-Opaque-Id": value} if value is not None else {}
 
 
 def _millis(value: dt.datetime) -> int:

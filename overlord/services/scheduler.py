@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from overlord import tasktypes
 from overlord.errors import ActionFailed
+from overlord.logs import TaskLog
 from overlord.services import lockbox
 from overlord.services.execution import log_line
 from overlord.states import TaskState
@@ -188,15 +189,19 @@ def fail_expired_leases(
     """Druid's lost-worker rule: a claimed task whose lease expired is FAILED with
     the lost-worker message; unclaimed tasks are untouched; nothing is retried."""
     message = lost_worker_message(lease)
-    failed = [
-        task_id
-        for task_id in execution_store.expired_lease_tasks(session, db_now)
+    failed = []
+    for task in execution_store.expired_lease_tasks(session, db_now):
         if execution_store.end_task(
-            session, task_id, status=TaskState.FAILED, error_msg=message, now=db_now
-        )
-    ]
-    if failed:
-        log.warning("failed %d task(s) of lost workers: %s", len(failed), failed)
+            session,
+            task.task_id,
+            status=TaskState.FAILED,
+            error_msg=message,
+            now=db_now,
+        ):
+            failed.append(task.task_id)
+            TaskLog(log, task.task_id, task.opaque_id).warning(
+                "task %s FAILED: the lease of its worker expired", task.task_id
+            )
     return failed
 
 

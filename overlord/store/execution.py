@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from overlord.states import RunnerState, TaskState
 from overlord.store.models import PendingSegment, Task, TaskLock, Worker
+from overlord.store.tasks import opaque_id_of
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class ClaimedTask:
     task_id: str
     type: str
     payload: str
+    # The X-Opaque-Id of its submit, for the lines logged about it.
+    opaque_id: str | None = None
 
 
 def claim_next_tasks(
@@ -114,10 +117,11 @@ def claim_next_tasks(
     ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass each other on
     PostgreSQL and MariaDB ≥ 10.6; the compare-and-set UPDATE is what guarantees,
     on every backend (SQLite included), that a task is claimed once. The payload
-    comes with the claim so that the task's process need not read its row again.
+    comes with the claim so that the task's process need not read its row again,
+    and the submit's X-Opaque-Id so that the log lines about the task carry it.
     """
     candidates = (
-        select(Task.id, Task.task_id, Task.type, Task.payload)
+        select(Task.id, Task.task_id, Task.type, Task.payload, Task.request_headers)
         .where(Task.active == true(), Task.runner_status == RunnerState.PENDING)
         .order_by(Task.priority.desc(), Task.created_at, Task.id)
         .limit(limit)
@@ -145,7 +149,14 @@ def claim_next_tasks(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            claimed.append(ClaimedTask(row.task_id, row.type, row.payload))
+            claimed.append(
+                ClaimedTask(
+                    row.task_id,
+                    row.type,
+                    row.payload,
+                    opaque_id_of(row.request_headers),
+                )
+            )
     return claimed
 
 
@@ -330,19 +341,27 @@ def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
     return [ids[start : start + _ID_CHUNK] for start in range(0, len(ids), _ID_CHUNK)]
 
 
-def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[str]:
-    """Ids of claimed tasks whose lease ran out (their worker is gone or cut off)."""
-    return list(
-        session.scalars(
-            select(Task.task_id)
-            .where(
-                Task.active == true(),
-                Task.runner_status == RunnerState.RUNNING,
-                Task.lease_expires_at < db_now,
-            )
-            .order_by(Task.id)
+@dataclass(frozen=True)
+class ExpiredTask:
+    """A claimed task whose lease ran out."""
+
+    task_id: str
+    opaque_id: str | None
+
+
+def expired_lease_tasks(session: Session, db_now: dt.datetime) -> list[ExpiredTask]:
+    """Claimed tasks whose lease ran out (their worker is gone or cut off), with
+    their submit's X-Opaque-Id for the line logged when they fail."""
+    rows = session.execute(
+        select(Task.task_id, Task.request_headers)
+        .where(
+            Task.active == true(),
+            Task.runner_status == RunnerState.RUNNING,
+            Task.lease_expires_at < db_now,
         )
+        .order_by(Task.id)
     )
+    return [ExpiredTask(row.task_id, opaque_id_of(row.request_headers)) for row in rows]
 
 
 # -- workers ------------------------------------------------------------------

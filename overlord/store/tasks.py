@@ -5,6 +5,7 @@ compare-and-set state changes. Functions take a session and never commit.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
@@ -103,6 +104,19 @@ def summary_from_driver(row: Sequence[Any]) -> TaskSummary:
         row[13],
         bool(row[14]),
     )
+
+
+def opaque_id_of(request_headers: str | None) -> str | None:
+    """The ``X-Opaque-Id`` a task's submit sent, from its stored
+    ``request_headers`` (a JSON object; the only header kept)."""
+    if not request_headers:
+        return None
+    try:
+        document = json.loads(request_headers)
+    except ValueError:
+        return None
+    value = document.get("X-Opaque-Id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -349,14 +363,18 @@ def latest_complete_created(session: Session) -> dt.datetime | None:
     )
 
 
-def active_task_counts(session: Session) -> dict[tuple[str, str], int]:
-    """Active tasks by (runner state, type): GET /metrics' ``overlord_tasks``."""
+def active_task_counts(session: Session) -> dict[tuple[str, str, str], int]:
+    """Active tasks by (runner state, datasource, type), one grouped read: GET
+    /metrics' ``overlord_tasks`` and Druid's task count metrics."""
     rows = session.execute(
-        select(Task.runner_status, Task.type, func.count())
+        select(Task.runner_status, Task.datasource, Task.type, func.count())
         .where(Task.active == true())
-        .group_by(Task.runner_status, Task.type)
+        .group_by(Task.runner_status, Task.datasource, Task.type)
     )
-    return {(state.value, task_type): int(count) for state, task_type, count in rows}
+    return {
+        (state.value, datasource, task_type): int(count)
+        for state, datasource, task_type, count in rows
+    }
 
 
 def task_timings(

@@ -29,6 +29,7 @@ from typing import TypeVar
 from overlord.config import Settings
 from overlord.db import Database, is_unavailable, retry
 from overlord.jsondepth import allow_max_nesting_depth
+from overlord.logs import bind_task
 from overlord.logs import configure as configure_logging
 from overlord.processes import die_with_parent
 from overlord.services import actions
@@ -46,8 +47,9 @@ EXIT_FINISHED = 0
 RESULT_LOG_BYTES = 64 * 1024
 
 # What the worker sends a task process: task id, worker id, claim time (the
-# database's), type name and payload (JSON text), as the claim read them.
-Assignment = tuple[str, str, dt.datetime, str, str]
+# database's), type name, payload (JSON text) and the submit's X-Opaque-Id, as
+# the claim read them.
+Assignment = tuple[str, str, dt.datetime, str, str, str | None]
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,9 @@ def _run_task(
 ) -> Outcome | None:
     """Run the task; None if its code called sys.exit (no result: the worker fails
     it, as for a crash)."""
-    task_id, _worker_id, _started, type_name, payload = assignment
+    task_id, _worker_id, _started, type_name, payload, opaque_id = assignment
+    # Every line this process logs is about this task.
+    bind_task(task_id, opaque_id)
     context = ExecutionContext(
         database,
         task_id,

@@ -29,6 +29,7 @@ from overlord.config import Settings
 from overlord.db import Database, Waker, database_now, is_unavailable, retry
 from overlord.errors import DatabaseBusy
 from overlord.jsondepth import allow_max_nesting_depth
+from overlord.logs import TaskLog
 from overlord.services import duties, scheduler
 from overlord.services import metrics as metrics_service
 from overlord.services.execution import (
@@ -72,6 +73,7 @@ class Slot:
     process: Any
     started: Any
     channel: Any  # the worker's end of the task process's pipe
+    log: TaskLog  # lines about the task: its id and its submit's X-Opaque-Id
     stop_sent_at: float | None = None
     outcome: Outcome | None = None
     channel_open: bool = True
@@ -110,11 +112,13 @@ class Worker:
         *,
         run_duties: bool = True,
         port: int = -1,
+        task_count_metrics: bool = False,
     ) -> None:
         allow_max_nesting_depth()  # the scheduler decodes payloads nesting 1000 deep
         self.settings = settings
         self.capacity = capacity
         self.run_duties = run_duties
+        self.task_count_metrics = task_count_metrics
         self.database = Database(settings)
         self.host = socket.gethostname()
         self.port = port
@@ -126,6 +130,8 @@ class Worker:
         self.draining = threading.Event()
         self.stopped = threading.Event()
         self.timers = Timers()
+        # Druid's monitors emit first one period after start (fixed rate).
+        self.timers.last["task_counts"] = time.monotonic()
         self._waker: Waker | None = None
         self._spares: list[tuple[Any, Any]] = []
         self._spare_deaths = False
@@ -207,6 +213,10 @@ class Worker:
         self._enforce_kill_deadlines()
         if self.run_duties:
             self._duties()
+        if self.task_count_metrics and self.timers.due(
+            "task_counts", self.settings.metrics_emission_period.total_seconds()
+        ):
+            self._emit_task_counts()
 
     # -- work -----------------------------------------------------------------
     def _register(self, session: Any) -> None:
@@ -244,12 +254,14 @@ class Worker:
         free = self.capacity - len(self.slots) if claim else 0
         skip_locked = self.database.supports_skip_locked()
 
-        def step(session: Any) -> tuple[list[str], list[ClaimedTask], Any]:
+        def step(
+            session: Any,
+        ) -> tuple[list[str], list[str], list[ClaimedTask], Any]:
             now = utcnow()
-            lost, completed = [], False
+            lost, ended, completed = [], [], False
             for task_id, slot in finishing.items():
                 if slot.outcome is not None:
-                    completed |= finish_reported_task(
+                    if finish_reported_task(
                         session,
                         task_id=task_id,
                         worker_id=self.worker_id,
@@ -257,7 +269,9 @@ class Worker:
                         log=slot.outcome.log,
                         started=slot.started,
                         now=now,
-                    )
+                    ):
+                        completed = True
+                        ended.append(task_id)
                 # After a crash or a kill this compare-and-set makes the task
                 # FAILED (a status a shutdown already wrote is kept).
                 elif finish_task(
@@ -274,7 +288,7 @@ class Worker:
             if completed:
                 execution_store.touch_worker_completion(session, self.worker_id, now)
             if free <= 0:
-                return lost, [], None
+                return lost, ended, [], None
             scheduler.promote_waiting_tasks(session, now)
             db_now = database_now(session)
             claimed = scheduler.claim_tasks(
@@ -288,16 +302,23 @@ class Worker:
                 skip_locked=skip_locked,
                 tls=self.settings.tls_enabled,
             )
-            return lost, claimed, db_now
+            return lost, ended, claimed, db_now
 
-        lost, claimed, started = self.database.run(step, write=True)
-        for task_id in finishing:
+        lost, ended, claimed, started = self.database.run(step, write=True)
+        for task_id, slot in finishing.items():
             del self.finishing[task_id]
             if task_id in lost:
-                log.warning(
-                    "task %s ended without its final status",
+                slot.log.warning("task %s ended without its final status", task_id)
+            elif task_id in ended and slot.outcome is not None:
+                slot.log.info(
+                    "task %s ended with status %s",
                     task_id,
-                    extra={"task_id": task_id},
+                    slot.outcome.result.status.value,
+                )
+            else:
+                # A shutdown or the lease duty ended it first; that status stays.
+                slot.log.info(
+                    "task %s process ended; the task was already final", task_id
                 )
             self._record(metrics_service.record_task_end, task_id)
         for task in claimed:
@@ -307,14 +328,21 @@ class Worker:
 
     def _start(self, task: ClaimedTask, started: Any) -> None:
         process, channel = self._take_spare() or self._new_process()
-        channel.send((task.task_id, self.worker_id, started, task.type, task.payload))
-        self.slots[task.task_id] = Slot(task.task_id, process, started, channel)
-        log.info(
-            "task %s started in process %s",
-            task.task_id,
-            process.pid,
-            extra={"task_id": task.task_id},
+        channel.send(
+            (
+                task.task_id,
+                self.worker_id,
+                started,
+                task.type,
+                task.payload,
+                task.opaque_id,
+            )
         )
+        task_log = TaskLog(log, task.task_id, task.opaque_id)
+        self.slots[task.task_id] = Slot(
+            task.task_id, process, started, channel, task_log
+        )
+        task_log.info("task %s started in process %s", task.task_id, process.pid)
         self._record(metrics_service.record_task_start, task.task_id, started)
 
     def _new_process(self) -> tuple[Any, Any]:
@@ -409,7 +437,7 @@ class Worker:
         if slot is None or slot.stop_sent_at is not None:
             return
         slot.stop_sent_at = time.monotonic()
-        log.info("task %s is no longer active: stopping its process", task_id)
+        slot.log.info("task %s is no longer active: stopping its process", task_id)
         with contextlib.suppress(ProcessLookupError, AttributeError):
             slot.process.terminate()
 
@@ -420,7 +448,9 @@ class Worker:
                 slot.stop_sent_at is not None
                 and time.monotonic() - slot.stop_sent_at > grace
             ) and slot.process.is_alive():
-                log.warning("task %s ignored its stop signal: killing it", slot.task_id)
+                slot.log.warning(
+                    "task %s ignored its stop signal: killing it", slot.task_id
+                )
                 slot.process.kill()
 
     def _reap(self) -> None:
@@ -435,7 +465,7 @@ class Worker:
             slot.channel.close()
             del self.slots[task_id]
             if slot.outcome is None:
-                log.warning(
+                slot.log.warning(
                     "task %s process exited with %s", task_id, slot.process.exitcode
                 )
             self.finishing[task_id] = slot
@@ -459,6 +489,14 @@ class Worker:
         except Exception as error:  # a metric is not worth a failed step
             log.debug("metrics of %s not recorded: %s", args[0], error)
 
+    def _emit_task_counts(self) -> None:
+        """One emission period of Druid's task and slot counts (serve's embedded
+        worker only); a missed period is not worth a failed step."""
+        try:
+            self.database.run(metrics_service.emit_task_counts)
+        except Exception as error:
+            log.debug("task count metrics not emitted: %s", error)
+
     def _give_up_tasks(self) -> None:
         """Grace is over: make the tasks FAILED first (so their own late finish
         cannot overwrite it), then stop and, if need be, kill their processes. The
@@ -478,6 +516,7 @@ class Worker:
             write=True,
         )
         for slot in self.slots.values():
+            slot.log.warning("task %s given up: the worker is stopping", slot.task_id)
             with contextlib.suppress(ProcessLookupError):
                 slot.process.terminate()
         deadline = time.monotonic() + self.settings.task_shutdown_grace.total_seconds()

@@ -64,6 +64,10 @@ class EmbeddedWorker:
                 "--port",
                 str(self.settings.port),
                 "--die-with-parent",
+                # Druid's task count metrics are the leader's alone (TaskMaster
+                # gives followers none); here serve's: a standalone worker's would
+                # multiply them.
+                "--task-count-metrics",
             ]
         )
 

@@ -250,3 +250,34 @@ def test_shutdown_deletes_the_tasks_locks_with_one_statement(
         if text.lstrip().upper().startswith("DELETE") and "task_locks" in text
     ]
     assert len(lock_deletes) == 1
+
+
+def test_lease_expiry_logs_one_line_per_task_with_its_opaque_id(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with db.transaction(write=True) as session:
+        seed(
+            session,
+            runner=RunnerState.RUNNING,
+            request_headers='{"X-Opaque-Id": "job-7"}',
+        )
+    later = utcnow() + LEASE + dt.timedelta(seconds=1)
+
+    with (
+        caplog.at_level("WARNING", logger="overlord.services.scheduler"),
+        db.transaction(write=True) as session,
+    ):
+        failed = scheduler.fail_expired_leases(session, db_now=later, lease=LEASE)
+
+    assert failed == ["t", "other"]
+    assert [
+        (r.getMessage(), r.task_id, r.opaque_id)  # type: ignore[attr-defined]
+        for r in caplog.records
+    ] == [
+        (
+            "task t FAILED: the lease of its worker expired opaque_id=job-7",
+            "t",
+            "job-7",
+        ),
+        ("task other FAILED: the lease of its worker expired", "other", None),
+    ]
