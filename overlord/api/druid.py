@@ -6,6 +6,7 @@ parameters are ignored everywhere here, as Druid ignores them.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ from overlord.api.responses import (
 from overlord.api.state import audit_info, database, settings
 from overlord.errors import InvalidInput, NoActiveTasks
 from overlord.jackson import JAVA_INT_MAX, JAVA_INT_MIN, JAVA_LONG_MAX, JAVA_LONG_MIN
+from overlord.logs import TaskLog
 from overlord.schemas.actions import load_action
 from overlord.schemas.druid import (
     dump_task_status_plus,
@@ -89,6 +91,7 @@ from overlord.taskactions import LockAcquire
 from overlord.timeutil import InvalidTime, parse_interval, utcnow
 
 bp = Blueprint("druid", __name__, url_prefix="/druid/indexer/v1")
+log = logging.getLogger(__name__)
 
 
 @routes.post(
@@ -298,6 +301,10 @@ def shutdown_task(task_id: str) -> Response:
         ),
         write=True,
     )
+    # Committed: the task transition's line, with the shutdown request's id.
+    TaskLog(log, task_id, request.headers.get("X-Opaque-Id")).info(
+        "shutdown of task %s requested by %s", task_id, info.author or "anonymous"
+    )
     return json_response({"task": task_id})
 
 
@@ -326,11 +333,21 @@ def shutdown_all_tasks(datasource: str) -> Response:
     if _unstorable(datasource):
         raise NoActiveTasks(datasource)
     info = audit_info()
-    database().run(
+    ended = database().run(
         lambda session: task_service.shutdown_all_tasks(
             session, datasource, now=utcnow(), audit=info
         ),
         write=True,
+    )
+    # One line for the lot (25 k lines would double shutdownAllTasks' time).
+    opaque_id = request.headers.get("X-Opaque-Id")
+    log.info(
+        "shutdown of %d tasks of %s requested by %s%s",
+        len(ended),
+        datasource,
+        info.author or "anonymous",
+        f" opaque_id={opaque_id}" if opaque_id else "",
+        extra={"datasource": datasource, "opaque_id": opaque_id},
     )
     return json_response({"dataSource": datasource})
 

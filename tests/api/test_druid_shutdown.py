@@ -318,3 +318,28 @@ def test_shutdown_paths_refuse_get_with_405(
     }
     assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
     assert task_rows(db)["t1"] == (TaskState.RUNNING, RunnerState.WAITING, True, None)
+
+
+def test_shutdowns_log_one_line_with_the_task_and_the_callers_opaque_id(
+    client: FlaskClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with db.transaction(write=True) as session:
+        make_task(session, task_id="t1", datasource="wiki")
+        make_task(session, task_id="t2", datasource="wiki")
+    caplog.set_level("INFO", logger="overlord.api.druid")
+    one = client.post(
+        f"{BASE}/task/t1/shutdown",
+        headers={"X-Opaque-Id": "job-7", "X-Druid-Author": "ops"},
+    )
+    assert one.get_json() == {"task": "t1"}
+    every = client.post(f"{BASE}/datasources/wiki/shutdownAllTasks")
+    assert every.get_json() == {"dataSource": "wiki"}
+    lines = [
+        (r.getMessage(), getattr(r, "task_id", None), getattr(r, "opaque_id", None))
+        for r in caplog.records
+        if r.name == "overlord.api.druid"
+    ]
+    assert lines == [
+        ("shutdown of task t1 requested by ops opaque_id=job-7", "t1", "job-7"),
+        ("shutdown of 1 tasks of wiki requested by anonymous", None, None),
+    ]
