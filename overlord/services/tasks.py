@@ -27,8 +27,8 @@ from overlord.services.payload import loads_exact, payload_for_read, stored_payl
 from overlord.services.views import (
     TaskStatus,
     TaskStatusPlus,
-    status_plus_for_list,
     status_plus_for_status_endpoint,
+    statuses_for_list,
     task_status,
 )
 from overlord.states import SHUTDOWN_BY_USER, ListState, RunnerState, TaskState
@@ -425,7 +425,7 @@ def list_task_statuses(
             task_type=query.task_type,
             limit=query.max_complete,
         )
-        statuses.extend(map(status_plus_for_list, rows))
+        statuses.extend(statuses_for_list(rows))
     if query.state is not ListState.COMPLETE:
         rows = task_store.list_active_tasks(
             session,
@@ -433,7 +433,7 @@ def list_task_statuses(
             task_type=query.task_type,
             runner_state=_RUNNER_STATES.get(query.state) if query.state else None,
         )
-        statuses.extend(map(status_plus_for_list, rows))
+        statuses.extend(statuses_for_list(rows))
     return statuses
 
 

@@ -1,5 +1,6 @@
-"""The written-out TaskStatusPlus encoder gives json.dumps's exact text, and
-Druid's time format keeps isoformat's, over varied values."""
+"""The list fast paths give what the plain code gives, over varied values: the
+written-out TaskStatusPlus encoder json.dumps's exact text, Druid's time format
+isoformat's, the one-loop list statuses status_plus_for_list's."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ import pytest
 
 from overlord.api.responses import dumps
 from overlord.schemas.druid import dump_task_status_plus, encode_task_status_plus
-from overlord.services.views import TaskLocation, TaskStatusPlus
+from overlord.services.views import (
+    TaskLocation,
+    TaskStatusPlus,
+    status_plus_for_list,
+    statuses_for_list,
+)
 from overlord.states import RunnerState, TaskState
+from overlord.store.tasks import TaskListRow
 from overlord.timeutil import (
     DRUID_MAX_TEXT,
     DRUID_MIN_TEXT,
@@ -126,3 +133,37 @@ def test_format_druid_refuses_naive_times() -> None:
 def test_encoded_rows_are_one_json_document() -> None:
     text = "[" + ",".join(map(encode_task_status_plus, STATUSES)) + "]"
     assert json.loads(text) == [dump_task_status_plus(s) for s in STATUSES]
+
+
+ROWS = [
+    TaskListRow(
+        task_id=f"t{index}",
+        group_id=None if index % 5 == 0 else "g",
+        type=None if index % 7 == 0 else "noop",
+        created_at=dt.datetime(2026, 1, 2, tzinfo=UTC) + dt.timedelta(minutes=index),
+        queue_inserted_at=queued,
+        status=state,
+        runner_status=runner,
+        duration_ms=index - 1,
+        location_host=host,
+        location_port=port,
+        location_tls_port=-1 if port == -1 else port + 1,
+        datasource=None if index % 3 == 0 else "wiki",
+        error_msg=error,
+        active=active,
+    )
+    for index, (active, state, runner, queued, (host, port), error) in enumerate(
+        (active, state, runner, queued, location, error)
+        for active in (True, False)
+        for state in TaskState
+        for runner in RunnerState
+        for queued in (None, dt.datetime(2026, 1, 3, 4, 5, 6, 7000, tzinfo=UTC))
+        for location in ((None, -1), (None, 8100), ("worker-1", 8100))
+        for error in (None, "", "short", "e" * 1024, "e" * 1025 + "é" * 3000)
+    )
+]
+
+
+def test_statuses_for_list_equals_status_plus_for_list_row_by_row() -> None:
+    assert statuses_for_list(ROWS) == [status_plus_for_list(row) for row in ROWS]
+    assert all(type(s) is TaskStatusPlus for s in statuses_for_list(ROWS))
