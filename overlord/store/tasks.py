@@ -257,22 +257,27 @@ class _PreparedList:
         read_time = self.read_created_at
         states = _TASK_STATES
         runner_states = _RUNNER_STATES
+        # tuple.__new__ skips the named tuple's own __new__ (a Python function).
+        new = tuple.__new__
         return [
-            TaskListRow(
-                task_id,
-                group_id,
-                type_,
-                read_time(created),  # type: ignore[arg-type]
-                read_time(queued),
-                states[status],
-                runner_states[runner],
-                duration,
-                host,
-                port,
-                tls_port,
-                datasource,
-                error_msg,
-                bool(active),
+            new(
+                TaskListRow,
+                (
+                    task_id,
+                    group_id,
+                    type_,
+                    read_time(created),
+                    read_time(queued),
+                    states[status],
+                    runner_states[runner],
+                    duration,
+                    host,
+                    port,
+                    tls_port,
+                    datasource,
+                    error_msg,
+                    bool(active),
+                ),
             )
             for (
                 task_id,

@@ -1,6 +1,7 @@
 """The list fast paths give what the plain code gives, over varied values: the
 written-out TaskStatusPlus encoder json.dumps's exact text, Druid's time format
-isoformat's, the one-loop list statuses status_plus_for_list's."""
+isoformat's, the one-loop list statuses status_plus_for_list's, the list query
+reader the schema's load."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ import json
 import random
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from overlord.api.responses import dumps
-from overlord.schemas.druid import dump_task_status_plus, encode_task_status_plus
+from overlord.schemas.druid import (
+    dump_task_status_plus,
+    encode_task_status_plus,
+    load_task_list_args,
+    task_list_args_schema,
+)
 from overlord.services.views import (
     TaskLocation,
     TaskStatusPlus,
@@ -167,3 +174,24 @@ ROWS = [
 def test_statuses_for_list_equals_status_plus_for_list_row_by_row() -> None:
     assert statuses_for_list(ROWS) == [status_plus_for_list(row) for row in ROWS]
     assert all(type(s) is TaskStatusPlus for s in statuses_for_list(ROWS))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [],
+        [("state", "complete"), ("max", "100")],
+        [("state", "RUNNING"), ("state", "complete"), ("datasource", "")],
+        [("type", "noop"), ("createdTimeInterval", "2024-01-01_P1D"), ("max", "-1")],
+        [
+            ("capabilities", ""),
+            ("created_time_interval", "x"),
+            ("datasource", "é\ud800"),
+        ],
+    ],
+)
+def test_load_task_list_args_equals_the_schema_load(
+    query: list[tuple[str, str]],
+) -> None:
+    args = MultiDict(query)
+    assert load_task_list_args(args) == task_list_args_schema.load(args)
