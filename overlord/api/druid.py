@@ -399,12 +399,11 @@ def _stream_task_list(query: task_service.TaskListQuery) -> Response:
             session, query, now=now, recently_finished=threshold
         )
 
-    # One statement needs no transaction around it: a pooled connection without
-    # BEGIN/COMMIT and without a Session (Database.read).
-    if task_service.lists_in_one_statement(query):
-        statuses = database().read(fetch)
-    else:
+    if task_service.list_needs_transaction(query):
         statuses = database().run(fetch)
+    else:
+        # A Session and BEGIN/COMMIT cost more than a short list's one statement.
+        statuses = database().read(fetch)
     if readable is not None:
         # After the query applied `max`, as Druid filters (securedTaskStatusPlus):
         # a restricted caller may get fewer rows than `max`.

@@ -413,8 +413,7 @@ def list_task_statuses(
     first), then active ones (oldest first). ``max`` limits only the complete
     ones; Druid's pending-segment duty relies on this order (``max=1`` = newest
     complete). Fetched whole, so the caller can end its transaction (or return
-    its connection) before sending them; ``state=complete`` is one statement
-    (``lists_in_one_statement``)."""
+    its connection) before sending them (see ``list_needs_transaction``)."""
     statuses: list[TaskStatusPlus] = []
     if query.state in (None, ListState.COMPLETE) and query.max_complete != 0:
         since = minus_clamped(now, query.created_within or recently_finished)
@@ -437,10 +436,17 @@ def list_task_statuses(
     return statuses
 
 
-def lists_in_one_statement(query: TaskListQuery) -> bool:
-    """True when ``list_task_statuses`` makes at most one SQL statement for
-    ``query`` (so it needs no transaction for a consistent answer)."""
-    return query.state is not None
+def list_needs_transaction(query: TaskListQuery) -> bool:
+    """False when ``list_task_statuses`` makes at most one statement, for at most
+    ``LIST_BATCH`` rows: then a connection without a transaction (``Database.read``)
+    gives a consistent answer. Longer lists read through a server-side cursor,
+    which PostgreSQL opens only inside a transaction, and ``state``-less ones
+    make two statements."""
+    return not (
+        query.state is ListState.COMPLETE
+        and query.max_complete is not None
+        and query.max_complete <= task_store.LIST_BATCH
+    )
 
 
 REPORT_NOT_FOUND = (
