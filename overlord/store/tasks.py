@@ -240,7 +240,7 @@ class _PreparedList:
     sql: str
     compiled: Compiled
     bind_created_at: Callable[[Any], Any] | None
-    read_created_at: Callable[[Any], dt.datetime | None]
+    read_time: Callable[[Any], dt.datetime | None]
 
     def parameters(self, values: dict[str, Any]) -> Any:
         if self.bind_created_at is not None and "since" in values:
@@ -254,7 +254,7 @@ class _PreparedList:
         return bound
 
     def rows(self, raw_rows: Iterable[Sequence[Any]]) -> list[TaskListRow]:
-        read_time = self.read_created_at
+        read_time = self.read_time
         states = _TASK_STATES
         runner_states = _RUNNER_STATES
         # tuple.__new__ skips the named tuple's own __new__ (a Python function).
@@ -312,7 +312,9 @@ def _prepared_list(
     runner_state: bool,
     limit: bool,
 ) -> _PreparedList:
-    key = (dialect.name, complete, datasource, task_type, runner_state, limit)
+    # The dialect's class and parameter style decide the SQL text.
+    flags = (complete, datasource, task_type, runner_state, limit)
+    key = (type(dialect), dialect.paramstyle, *flags)
     prepared = _PREPARED_LISTS.get(key)
     if prepared is not None:
         return prepared
@@ -339,7 +341,7 @@ def _prepared_list(
         sql=str(compiled),
         compiled=compiled,
         bind_created_at=created_type.bind_processor(dialect),
-        read_created_at=cast(UTCDateTime, created_type).plain_result_processor(dialect),
+        read_time=cast(UTCDateTime, created_type).plain_result_processor(dialect),
     )
     _PREPARED_LISTS[key] = prepared
     return prepared
