@@ -1,7 +1,7 @@
 """The list fast paths give what the plain code gives, over varied values: the
 written-out TaskStatusPlus encoder json.dumps's exact text, Druid's time format
 isoformat's, the one-loop list statuses status_plus_for_list's, the list query
-reader the schema's load."""
+reader the schema's load, the list rows' time reader the column type's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import json
 import random
 
 import pytest
+from sqlalchemy.dialects.mysql import pymysql as pymysql_dialect
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
+from sqlalchemy.dialects.sqlite import pysqlite as sqlite_dialect
+from sqlalchemy.engine import Dialect
 from werkzeug.datastructures import MultiDict
 
 from overlord.api.responses import dumps
@@ -27,6 +31,7 @@ from overlord.services.views import (
 )
 from overlord.states import RunnerState, TaskState
 from overlord.store.tasks import TaskListRow
+from overlord.store.types import UTCDateTime
 from overlord.timeutil import (
     DRUID_MAX_TEXT,
     DRUID_MIN_TEXT,
@@ -195,3 +200,36 @@ def test_load_task_list_args_equals_the_schema_load(
 ) -> None:
     args = MultiDict(query)
     assert load_task_list_args(args) == task_list_args_schema.load(args)
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [sqlite_dialect.dialect(), psycopg_dialect.dialect(), pymysql_dialect.dialect()],
+    ids=["sqlite", "postgresql", "mariadb"],
+)
+def test_plain_result_processor_equals_the_type_decorators(dialect: Dialect) -> None:
+    column_type = UTCDateTime()
+    plain = column_type.plain_result_processor(dialect)
+    decorated = column_type.dialect_impl(dialect).result_processor(dialect, None)
+    assert decorated is not None
+    generator = random.Random(dialect.name)
+    values: list[dt.datetime] = [
+        dt.datetime(1000, 1, 1),  # noqa: DTZ001 - stored values are naive UTC
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999),  # noqa: DTZ001
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999),  # noqa: DTZ001
+    ]
+    values += [
+        dt.datetime(1, 1, 1)  # noqa: DTZ001
+        + dt.timedelta(microseconds=generator.randrange(315_537_897_600_000_000))
+        for _ in range(2000)
+    ]
+    bind = column_type.dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    for value in values:
+        # What the column's write path stores (SQLite: SQLAlchemy's text).
+        stored = bind(value.replace(tzinfo=UTC))
+        got = plain(stored)
+        assert got == decorated(stored), value
+        assert got is not None
+        assert got.tzinfo is UTC
+    assert plain(None) is None
