@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -353,7 +354,7 @@ def _fetch_list(
     values: dict[str, Any],
     *,
     many: bool,
-) -> list[TaskListRow]:
+) -> Iterable[TaskListRow]:
     """Run a prepared list query and read its rows straight from the driver.
 
     The SQL is compiled once and sent as driver SQL: no statement build, cache key
@@ -367,8 +368,9 @@ def _fetch_list(
         prepared.sql, prepared.parameters(values), execution_options=options
     )
     if many:
-        # A server-side cursor when the rows may be many: read in batches.
-        return prepared.rows(result)
+        # A server-side cursor when the rows may be many: read and converted a
+        # batch at a time, as the caller consumes them (in its transaction).
+        return chain.from_iterable(map(prepared.rows, result.partitions()))
     # A plain cursor holds every row already: take them as the driver's tuples.
     try:
         return prepared.rows(result.cursor.fetchall())
@@ -387,8 +389,9 @@ def list_complete_tasks(
     datasource: str | None,
     task_type: str | None,
     limit: int | None,
-) -> list[TaskListRow]:
-    """Completed tasks created since ``created_since``, newest first."""
+) -> Iterable[TaskListRow]:
+    """Completed tasks created since ``created_since``, newest first; to be
+    consumed before the transaction or connection ends."""
     connection = _connection(session)
     prepared = _prepared_list(
         connection.dialect,
@@ -416,8 +419,9 @@ def list_active_tasks(
     datasource: str | None,
     task_type: str | None,
     runner_state: RunnerState | None,
-) -> list[TaskListRow]:
-    """Active tasks, oldest created first."""
+) -> Iterable[TaskListRow]:
+    """Active tasks, oldest created first; to be consumed before the transaction
+    or connection ends."""
     connection = _connection(session)
     prepared = _prepared_list(
         connection.dialect,
