@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,8 @@ from overlord.services.payload import loads_exact, payload_for_read, stored_payl
 from overlord.services.views import (
     TaskStatus,
     TaskStatusPlus,
-    status_plus_for_list,
     status_plus_for_status_endpoint,
+    statuses_for_list,
     task_status,
 )
 from overlord.states import SHUTDOWN_BY_USER, ListState, RunnerState, TaskState
@@ -411,54 +411,56 @@ def parse_created_time_interval(text: str | None) -> dt.timedelta | None:
 
 
 _RUNNER_STATES = {
-    ListState.WAITING: [RunnerState.WAITING],
-    ListState.PENDING: [RunnerState.PENDING],
-    ListState.RUNNING: [RunnerState.RUNNING],
+    ListState.WAITING: RunnerState.WAITING,
+    ListState.PENDING: RunnerState.PENDING,
+    ListState.RUNNING: RunnerState.RUNNING,
 }
 
 
-def iter_task_list(
-    session: Session,
-    query: TaskListQuery,
-    *,
-    now: dt.datetime,
-    recently_finished: dt.timedelta,
-) -> Iterator[TaskStatusPlus]:
-    """``GET /tasks``: complete tasks first (newest created first), then active ones
-    (oldest first), streamed. ``max`` limits only the complete ones; Druid's
-    pending-segment duty relies on this order (``max=1`` = newest complete)."""
-    if query.state in (None, ListState.COMPLETE) and query.max_complete != 0:
-        since = minus_clamped(now, query.created_within or recently_finished)
-        for row in task_store.iter_complete_tasks(
-            session,
-            created_since=since,
-            datasource=query.datasource,
-            task_type=query.task_type,
-            limit=query.max_complete,
-        ):
-            yield status_plus_for_list(row)
-    if query.state is not ListState.COMPLETE:
-        runner_states = _RUNNER_STATES.get(query.state) if query.state else None
-        for row in task_store.iter_active_tasks(
-            session,
-            datasource=query.datasource,
-            task_type=query.task_type,
-            runner_states=runner_states,
-        ):
-            yield status_plus_for_list(row)
-
-
 def list_task_statuses(
-    session: Session,
+    session: Session | Connection,
     query: TaskListQuery,
     *,
     now: dt.datetime,
     recently_finished: dt.timedelta,
 ) -> list[TaskStatusPlus]:
-    """``GET /tasks`` and the legacy lists, fetched whole (see ``iter_task_list``),
-    so the caller can end its transaction before sending them."""
-    return list(
-        iter_task_list(session, query, now=now, recently_finished=recently_finished)
+    """``GET /tasks`` and the legacy lists: complete tasks first (newest created
+    first), then active ones (oldest first). ``max`` limits only the complete
+    ones; Druid's pending-segment duty relies on this order (``max=1`` = newest
+    complete). Fetched whole, so the caller can end its transaction (or return
+    its connection) before sending them (see ``list_needs_transaction``)."""
+    statuses: list[TaskStatusPlus] = []
+    if query.state in (None, ListState.COMPLETE) and query.max_complete != 0:
+        since = minus_clamped(now, query.created_within or recently_finished)
+        rows = task_store.list_complete_tasks(
+            session,
+            created_since=since,
+            datasource=query.datasource,
+            task_type=query.task_type,
+            limit=query.max_complete,
+        )
+        statuses.extend(statuses_for_list(rows))
+    if query.state is not ListState.COMPLETE:
+        rows = task_store.list_active_tasks(
+            session,
+            datasource=query.datasource,
+            task_type=query.task_type,
+            runner_state=_RUNNER_STATES.get(query.state) if query.state else None,
+        )
+        statuses.extend(statuses_for_list(rows))
+    return statuses
+
+
+def list_needs_transaction(query: TaskListQuery) -> bool:
+    """False when ``list_task_statuses`` makes at most one statement, for at most
+    ``LIST_BATCH`` rows: then a connection without a transaction (``Database.read``)
+    gives a consistent answer. Longer lists read through a server-side cursor,
+    which PostgreSQL opens only inside a transaction, and ``state``-less ones
+    make two statements."""
+    return not (
+        query.state is ListState.COMPLETE
+        and query.max_complete is not None
+        and query.max_complete <= task_store.LIST_BATCH
     )
 
 

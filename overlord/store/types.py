@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, Text
@@ -42,6 +43,46 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
         return None if value is None else value.replace(tzinfo=dt.UTC)
+
+    def plain_result_processor(
+        self, dialect: Dialect
+    ) -> Callable[[Any], dt.datetime | None]:
+        """What ``result_processor`` does (the driver value through the dialect's
+        own processor, then ``process_result_value``) in one function, for callers
+        reading driver rows themselves (``store.tasks`` lists)."""
+        utc = dt.UTC
+        if dialect.name == "sqlite":
+            # SQLite's DATETIME processor is datetime.fromisoformat of the stored
+            # naive text; parsing it with a +00:00 suffix gives the aware value in
+            # one step: 0.2 µs, where fromisoformat then replace(tzinfo=) took 1.4.
+            from_text = dt.datetime.fromisoformat
+
+            def read_text(value: Any) -> dt.datetime | None:
+                return None if value is None else from_text(value + "+00:00")
+
+            return read_text
+        # The naive UTC value as an aware one: adding its distance from the naive
+        # epoch to the aware epoch gives what replace(tzinfo=UTC) gives, in 0.2
+        # µs instead of 1.7 (timeit; PostgreSQL and MariaDB drivers return naive
+        # datetimes, one or two per list row).
+        aware_epoch = dt.datetime(1970, 1, 1, tzinfo=utc)
+        naive_epoch = dt.datetime(1970, 1, 1)  # noqa: DTZ001 - the stored values' zone
+        impl = self.load_dialect_impl(dialect)
+        driver = impl.result_processor(dialect, None)
+        if driver is None:
+
+            def read(value: Any) -> dt.datetime | None:
+                return None if value is None else aware_epoch + (value - naive_epoch)
+
+        else:
+
+            def read(value: Any) -> dt.datetime | None:
+                if value is None:
+                    return None
+                naive: dt.datetime = driver(value)
+                return aware_epoch + (naive - naive_epoch)
+
+        return read
 
 
 def exact_string(length: int = 255) -> String:
