@@ -72,13 +72,38 @@ def make_engine(settings: Settings, **engine_options: Any) -> Engine:
             "charset": "utf8mb4",
             "init_command": "SET time_zone = '+00:00'",
         }
+    pymysql = backend in ("mysql", "mariadb") and url.get_driver_name() == "pymysql"
+    if pymysql:
+        options["pool_reset_on_return"] = None  # _rollback_open_transactions
     options.update(engine_options)
     engine = create_engine(url, **options)
     if backend == "sqlite":
         _setup_sqlite(engine, settings)
     else:
         _ping_idle_connections(engine)
+    if pymysql and options["pool_reset_on_return"] is None:
+        _rollback_open_transactions(engine)
     return engine
+
+
+# MySQL's SERVER_STATUS_IN_TRANS flag, in the status of every OK/EOF packet.
+_SERVER_STATUS_IN_TRANS = 1
+
+
+def _rollback_open_transactions(engine: Engine) -> None:
+    """The pool's reset on check-in, only where a transaction is open: pymysql
+    sends ROLLBACK whenever asked, a round trip per request even after a COMMIT
+    (psycopg and pysqlite skip it themselves). The server says in each reply's
+    status whether a transaction is open, and pymysql keeps the last one.
+    MariaDB round trips per POST /task: 4 → 3 (strace)."""
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+        if state.terminate_only:
+            return
+        status = getattr(dbapi_connection, "server_status", None)
+        if status is None or status & _SERVER_STATUS_IN_TRANS:
+            dbapi_connection.rollback()
 
 
 # A connection back from the pool after this long idle is pinged before use.

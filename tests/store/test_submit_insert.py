@@ -94,3 +94,48 @@ def test_submit_write_of_taken_id_writes_nothing_and_wakes_no_one(
     assert _stored(db) == ([("dup", first.surrogate_id)], [("none", "alice", "dup")])
     if listener is not None:
         assert _notified(listener) == []
+
+
+def test_pool_check_in_rolls_back_only_an_open_transaction(
+    db: Database, backend: str
+) -> None:
+    """Returned mid-transaction, a connection is rolled back (the row is gone and
+    its locks with it); returned after COMMIT, MariaDB gets no ROLLBACK."""
+    if backend != "mariadb":
+        pytest.skip("pymysql's reset on check-in; psycopg and pysqlite skip it")
+
+    def rollbacks(connection: Any) -> int:
+        cursor = connection.cursor()
+        cursor.execute("SHOW SESSION STATUS LIKE 'Com_rollback'")
+        (_, value) = cursor.fetchone()
+        cursor.close()
+        connection.commit()
+        return int(value)
+
+    raw = db.engine.raw_connection()
+    cursor = raw.cursor()
+    cursor.execute("SELECT CONNECTION_ID()")
+    (connection_id,) = cursor.fetchone()
+    before = rollbacks(raw)
+    cursor.execute(
+        "INSERT INTO audit_log (audit_key, type, created_date, payload)"
+        " VALUES ('k', 'open', UTC_TIMESTAMP(6), '{}')"
+    )
+    cursor.close()
+    raw.close()  # back to the pool with the INSERT uncommitted
+
+    raw = db.engine.raw_connection()
+    cursor = raw.cursor()
+    cursor.execute("SELECT CONNECTION_ID(), @@in_transaction")
+    assert cursor.fetchone() == (connection_id, 0)
+    cursor.execute("SELECT COUNT(*) FROM audit_log")
+    assert cursor.fetchone() == (0,)
+    cursor.close()
+    raw.commit()
+    after_open = rollbacks(raw)
+    raw.close()  # committed: nothing to roll back
+
+    raw = db.engine.raw_connection()
+    assert rollbacks(raw) == after_open
+    raw.close()
+    assert after_open == before + 1
