@@ -132,19 +132,19 @@ def submit_task() -> Response:
         raise overlord_errors.InvalidTaskSpec(str(error.messages[0])) from None
     opaque_id = request.headers.get("X-Opaque-Id")
     headers = {"X-Opaque-Id": opaque_id} if opaque_id is not None else None
-    info = audit_info()
-    authorize = security.submit_authorizer()
-    submission = database().run(
-        lambda session: task_service.submit_task(
-            session,
-            document,
-            now=utcnow(),
-            audit=info,
-            request_headers=headers,
-            posted_text=posted.decode("utf-8"),
-            authorize=authorize,
-        ),
-        write=True,
+    prepared = task_service.prepare_submission(
+        document,
+        now=utcnow(),
+        audit=audit_info(),
+        request_headers=headers,
+        posted_text=posted.decode("utf-8"),
+        authorize=security.submit_authorizer(),
+    )
+    # One autocommit statement on PostgreSQL (task, audit row and NOTIFY): a
+    # 200 still means committed.
+    submission = database().write(
+        lambda connection: task_service.store_submission(connection, prepared),
+        one_statement=True,
     )
     return json_response({"task": submission.task_id})
 

@@ -66,8 +66,16 @@ class Submission:
     surrogate_id: int
 
 
+@dataclass(frozen=True)
+class PreparedSubmission:
+    """A checked submit, ready to store (``store_submission``)."""
+
+    task: task_store.NewTask
+    audit: task_store.NewAuditEntry
+
+
 def submit_task(
-    session: Session,
+    session: Session | Connection,
     document: Any,
     *,
     now: dt.datetime,
@@ -76,7 +84,53 @@ def submit_task(
     posted_text: str | None = None,
     authorize: Callable[[str, dict[str, Any], str], None] | None = None,
 ) -> Submission:
-    """Store a posted task active and WAITING, refusing what Druid refuses.
+    """Store a posted task active and WAITING, refusing what Druid refuses
+    (``prepare_submission`` then ``store_submission``, in the caller's
+    transaction).
+
+    Raises:
+        InvalidTaskSpec, InvalidTaskId, AccessDenied: see ``prepare_submission``.
+        TaskAlreadyExists: the id is taken.
+    """
+    prepared = prepare_submission(
+        document,
+        now=now,
+        audit=audit,
+        request_headers=request_headers,
+        posted_text=posted_text,
+        authorize=authorize,
+    )
+    return store_submission(session, prepared)
+
+
+def store_submission(
+    session: Session | Connection, prepared: PreparedSubmission
+) -> Submission:
+    """Insert the task with its audit row and wake the workers: one statement on
+    PostgreSQL, so it may run in autocommit mode
+    (``Database.write(..., one_statement=True)``).
+
+    Raises:
+        TaskAlreadyExists: the id is taken (nothing is written).
+    """
+    surrogate_id = task_store.insert_task(
+        session, prepared.task, prepared.audit, notify=True
+    )
+    return Submission(task_id=prepared.task.task_id, surrogate_id=surrogate_id)
+
+
+def prepare_submission(
+    document: Any,
+    *,
+    now: dt.datetime,
+    audit: AuditInfo,
+    request_headers: dict[str, str] | None = None,
+    posted_text: str | None = None,
+    authorize: Callable[[str, dict[str, Any], str], None] | None = None,
+) -> PreparedSubmission:
+    """The rows a posted task is stored as (active and WAITING), refusing what
+    Druid refuses; no database access, so a request spends none of it inside its
+    transaction.
 
     Its fields have been checked by the typed model (``schemas.task_specs``, loaded
     by the API first, as services never import marshmallow); here come the checks
@@ -91,7 +145,6 @@ def submit_task(
             explicit id Druid refuses (Jackson's "Cannot construct instance" text).
         InvalidTaskId: a dataSource, groupId or supervisorTaskId longer than its
             column.
-        TaskAlreadyExists: the id is taken.
         AccessDenied: ``authorize`` (called with the type, the document and the
             datasource once the spec is parsed, before any storage check, as Druid
             authorizes inside the endpoint) refused it.
@@ -144,9 +197,8 @@ def submit_task(
     payload = stored_payload(
         exact, type_name=type_name, task_id=task_id, group_id=group_id
     )
-    surrogate_id = task_store.insert_task(
-        session,
-        task_store.NewTask(
+    return PreparedSubmission(
+        task=task_store.NewTask(
             task_id=task_id,
             type=type_name,
             group_id=group_id,
@@ -157,17 +209,16 @@ def submit_task(
             parent_task_id=parent if isinstance(parent, str) else None,
             request_headers=dump_json(request_headers) if request_headers else None,
         ),
+        audit=task_store.NewAuditEntry(
+            key=datasource,
+            kind="task",
+            payload=dump_json({"id": task_id, "groupId": group_id, "type": type_name}),
+            author=audit.author,
+            comment=audit.comment,
+            identity=audit.identity,
+            ip=audit.ip,
+        ),
     )
-    execution_store.notify_workers(session)
-    audit_store.insert_audit(
-        session,
-        key=datasource,
-        kind="task",
-        payload=dump_json({"id": task_id, "groupId": group_id, "type": type_name}),
-        info=audit,
-        now=now,
-    )
-    return Submission(task_id=task_id, surrogate_id=surrogate_id)
 
 
 def _check_column_lengths(**values: str | None) -> None:
