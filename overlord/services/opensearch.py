@@ -33,7 +33,7 @@ from overlord.services.views import TaskStatusPlus, status_plus_for_list
 from overlord.states import TaskState
 from overlord.store import opensearch as store
 from overlord.store.audit import AuditInfo
-from overlord.store.tasks import opaque_id_of
+from overlord.store.headers import opaque_id_of
 from overlord.timeutil import to_millis
 
 # The OpenSearch release the façade answers as. ≥ 2.9 so that the REST YAML tests

@@ -27,8 +27,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from overlord.states import RunnerState, TaskState
+from overlord.store.headers import opaque_id_of
 from overlord.store.models import PendingSegment, Task, TaskLock, Worker
-from overlord.store.tasks import opaque_id_of
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ compare-and-set state changes. Functions take a session and never commit.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -107,19 +106,6 @@ def summary_from_driver(row: Sequence[Any]) -> TaskSummary:
         row[13],
         bool(row[14]),
     )
-
-
-def opaque_id_of(request_headers: str | None) -> str | None:
-    """The ``X-Opaque-Id`` a task's submit sent, from its stored
-    ``request_headers`` (a JSON object; the only header kept)."""
-    if not request_headers:
-        return None
-    try:
-        document = json.loads(request_headers)
-    except ValueError:
-        return None
-    value = document.get("X-Opaque-Id") if isinstance(document, dict) else None
-    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
