@@ -86,11 +86,14 @@ def mark_ready(session: Session, task_id: str, now: dt.datetime) -> bool:
 
 @dataclass(frozen=True)
 class ClaimedTask:
-    """A task this worker just claimed: what its process needs to run it."""
+    """A task this worker just claimed: what its process needs to run it, and what
+    the worker's metrics need of it (datasource, ready time)."""
 
     task_id: str
     type: str
     payload: str
+    datasource: str
+    ready_at: dt.datetime | None
 
 
 def claim_next_tasks(
@@ -106,7 +109,8 @@ def claim_next_tasks(
     tls: bool = False,
 ) -> list[ClaimedTask]:
     """Claim up to ``limit`` of the highest-priority, oldest PENDING tasks for
-    ``worker_id``, with the type and payload their processes run.
+    ``worker_id``, with the type and payload their processes run (and the
+    datasource and ready time the worker's metrics record).
 
     The location is Druid's TaskLocation: a TLS server reports ``port`` -1 and its
     port as ``tlsPort``.
@@ -117,7 +121,14 @@ def claim_next_tasks(
     comes with the claim so that the task's process need not read its row again.
     """
     candidates = (
-        select(Task.id, Task.task_id, Task.type, Task.payload)
+        select(
+            Task.id,
+            Task.task_id,
+            Task.type,
+            Task.payload,
+            Task.datasource,
+            Task.queue_inserted_at,
+        )
         .where(Task.active == true(), Task.runner_status == RunnerState.PENDING)
         .order_by(Task.priority.desc(), Task.created_at, Task.id)
         .limit(limit)
@@ -145,7 +156,15 @@ def claim_next_tasks(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            claimed.append(ClaimedTask(row.task_id, row.type, row.payload))
+            claimed.append(
+                ClaimedTask(
+                    row.task_id,
+                    row.type,
+                    row.payload,
+                    row.datasource,
+                    row.queue_inserted_at,
+                )
+            )
     return claimed
 
 

@@ -10,6 +10,7 @@ loop back off and retry; it never fails tasks for it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import multiprocessing
 import os
@@ -68,13 +69,30 @@ FORKSERVER_PRELOAD = [
 
 @dataclass
 class Slot:
-    task_id: str
+    task: ClaimedTask
     process: Any
     started: Any
     channel: Any  # the worker's end of the task process's pipe
     stop_sent_at: float | None = None
     outcome: Outcome | None = None
     channel_open: bool = True
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one finish-and-claim transaction did: its time (the worker's clock, as
+    the ends it wrote), the tasks it found without a result, the final status of
+    each task it ended, the tasks it claimed and the claim's database time."""
+
+    now: dt.datetime
+    lost: list[str]
+    ended: dict[str, TaskState]
+    claimed: list[ClaimedTask]
+    started: dt.datetime | None
 
 
 @dataclass
@@ -244,12 +262,13 @@ class Worker:
         free = self.capacity - len(self.slots) if claim else 0
         skip_locked = self.database.supports_skip_locked()
 
-        def step(session: Any) -> tuple[list[str], list[ClaimedTask], Any]:
+        def step(session: Any) -> Step:
             now = utcnow()
-            lost, completed = [], False
+            lost, ended, completed = [], {}, False
             for task_id, slot in finishing.items():
                 if slot.outcome is not None:
-                    completed |= finish_reported_task(
+                    status = slot.outcome.result.status
+                    won = finish_reported_task(
                         session,
                         task_id=task_id,
                         worker_id=self.worker_id,
@@ -258,23 +277,29 @@ class Worker:
                         started=slot.started,
                         now=now,
                     )
-                # After a crash or a kill this compare-and-set makes the task
-                # FAILED (a status a shutdown already wrote is kept).
-                elif finish_task(
-                    session,
-                    task_id=task_id,
-                    worker_id=self.worker_id,
-                    result=TaskResult(TaskState.FAILED, RUN_FAILED),
-                    started=slot.started,
-                    now=now,
-                    touch_worker=False,
-                ):
-                    completed = True
-                    lost.append(task_id)
+                else:
+                    # After a crash or a kill this compare-and-set makes the task
+                    # FAILED (a status a shutdown already wrote is kept).
+                    status = TaskState.FAILED
+                    won = finish_task(
+                        session,
+                        task_id=task_id,
+                        worker_id=self.worker_id,
+                        result=TaskResult(TaskState.FAILED, RUN_FAILED),
+                        started=slot.started,
+                        now=now,
+                        touch_worker=False,
+                    )
+                    if won:
+                        lost.append(task_id)
+                completed |= won
+                # A compare-and-set that lost met a task a shutdown, the lease
+                # duty or a stopping worker had already ended: FAILED, all three.
+                ended[task_id] = status if won else TaskState.FAILED
             if completed:
                 execution_store.touch_worker_completion(session, self.worker_id, now)
             if free <= 0:
-                return lost, [], None
+                return Step(now, lost, ended, [], None)
             scheduler.promote_waiting_tasks(session, now)
             db_now = database_now(session)
             claimed = scheduler.claim_tasks(
@@ -288,34 +313,46 @@ class Worker:
                 skip_locked=skip_locked,
                 tls=self.settings.tls_enabled,
             )
-            return lost, claimed, db_now
+            return Step(now, lost, ended, claimed, db_now)
 
-        lost, claimed, started = self.database.run(step, write=True)
-        for task_id in finishing:
+        done = self.database.run(step, write=True)
+        for task_id, slot in finishing.items():
             del self.finishing[task_id]
-            if task_id in lost:
+            if task_id in done.lost:
                 log.warning(
                     "task %s ended without its final status",
                     task_id,
                     extra={"task_id": task_id},
                 )
-            self._record(metrics_service.record_task_end, task_id)
-        for task in claimed:
-            self._start(task, started)
-        if claimed:
+            self._record(
+                metrics_service.record_task_end,
+                slot.task.type,
+                slot.task.datasource,
+                done.ended[task_id],
+                (done.now - slot.started).total_seconds(),
+            )
+        for task in done.claimed:
+            self._start(task, done.started)
+        if done.claimed:
             self._prepare_spares()
 
     def _start(self, task: ClaimedTask, started: Any) -> None:
         process, channel = self._take_spare() or self._new_process()
         channel.send((task.task_id, self.worker_id, started, task.type, task.payload))
-        self.slots[task.task_id] = Slot(task.task_id, process, started, channel)
+        self.slots[task.task_id] = Slot(task, process, started, channel)
         log.info(
             "task %s started in process %s",
             task.task_id,
             process.pid,
             extra={"task_id": task.task_id},
         )
-        self._record(metrics_service.record_task_start, task.task_id, started)
+        self._record(
+            metrics_service.record_task_start,
+            task.type,
+            task.datasource,
+            task.ready_at,
+            started,
+        )
 
     def _new_process(self) -> tuple[Any, Any]:
         """A task process (``child.run_task_process``) waiting for its task on the
@@ -450,14 +487,15 @@ class Worker:
             slot.channel_open = False  # it exited without a result
 
     def _record(self, record: Any, *args: Any) -> None:
-        """Metrics of a task start or end: only where a scrape can see them (serve's
-        multiprocess directory); never a reason for the loop to fail."""
+        """Metrics of a task start or end, from what the worker claimed and
+        committed (no read of the task's row): only where a scrape can see them
+        (serve's multiprocess directory); never a reason for the loop to fail."""
         if not metrics.multiprocess():
             return
         try:
-            self.database.run(lambda session: record(session, *args))
+            record(*args)
         except Exception as error:  # a metric is not worth a failed step
-            log.debug("metrics of %s not recorded: %s", args[0], error)
+            log.debug("task metrics not recorded: %s", error)
 
     def _give_up_tasks(self) -> None:
         """Grace is over: make the tasks FAILED first (so their own late finish
