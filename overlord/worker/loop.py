@@ -64,6 +64,8 @@ FORKSERVER_PRELOAD = [
     # 0.14 s of a PostgreSQL task process's start-up was psycopg's import.
     "psycopg",
     "pymysql",
+    # Last: freezes the heap all the above built (see the module).
+    "overlord.worker.forkserver_heap",
 ]
 
 
@@ -166,11 +168,14 @@ class Worker:
         # Whatever happens from here, _close removes the row in its last
         # transaction: a stopped worker leaves /workers at once.
         try:
+            # Spares first: a worker is listed (/workers) once it can start tasks
+            # at once, not while its forkserver still imports (a second or more
+            # on a loaded machine, which a burst submitted meanwhile waited out).
+            self._prepare_spares()
             if self.capacity > 0:
                 self._retry_until_draining(
                     lambda: self.database.run(self._register, write=True)
                 )
-            self._prepare_spares()
             while True:
                 if self.draining.is_set():
                     self._drop_spares()
