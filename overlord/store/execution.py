@@ -35,10 +35,9 @@ from overlord.states import RunnerState, TaskState
 from overlord.store.models import PendingSegment, Task, TaskLock, Worker
 
 # The worker loop's statements are built once, as Core statements on the tables
-# with bind parameters: building an ORM statement per call (and its cache key)
-# was most of the worker loop's CPU. Noop burst, 4 slots, SQLite, worker loop's
-# CPU per task (py-spy --gil: statement building and ORM execution were 40 % of
-# its samples): see the commit that introduced them for the figures.
+# with bind parameters: building an ORM statement per call, its cache key and the
+# ORM's bulk-update pass were 40 % of the worker loop's CPU (py-spy --gil). Noop
+# burst, 100 tasks, 4 slots, SQLite, worker loop's CPU per task: 6-7 → 3.5-4 ms.
 _TASKS = cast(Table, Task.__table__)
 _WORKERS = cast(Table, Worker.__table__)
 _LOCKS = cast(Table, TaskLock.__table__)
