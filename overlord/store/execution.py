@@ -89,17 +89,22 @@ def waiting_tasks(session: Session, limit: int) -> list[WaitingTask]:
     ]
 
 
-def mark_ready(session: Session, task_id: str, now: dt.datetime) -> bool:
-    result = session.execute(
-        update(Task)
-        .where(
-            Task.task_id == task_id,
-            Task.active == true(),
-            Task.runner_status == RunnerState.WAITING,
-        )
-        .values(runner_status=RunnerState.PENDING, queue_inserted_at=now)
-        .execution_options(synchronize_session=False)
+_MARK_READY = (
+    update(_TASKS)
+    .where(
+        _TASKS.c.task_id == bindparam("ready_task"),
+        _TASKS.c.active == true(),
+        _TASKS.c.runner_status == RunnerState.WAITING,
     )
+    .values(
+        runner_status=RunnerState.PENDING,
+        queue_inserted_at=bindparam("ready_now", type_=_TASKS.c.queue_inserted_at.type),
+    )
+)
+
+
+def mark_ready(session: Session, task_id: str, now: dt.datetime) -> bool:
+    result = session.execute(_MARK_READY, {"ready_task": task_id, "ready_now": now})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

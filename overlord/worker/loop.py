@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import socket
 import threading
@@ -148,6 +149,9 @@ class Worker:
         self.timers = Timers()
         self._waker: Waker | None = None
         self._spares: list[tuple[Any, Any]] = []
+        # Processes of tasks that sent their result, until they exit; with the
+        # time their result came.
+        self._exiting: list[tuple[Any, float]] = []
         self._spare_deaths = False
         self._context = multiprocessing.get_context("forkserver")
         # Task processes fork from a server that already imported what they need,
@@ -230,6 +234,7 @@ class Worker:
         self._enforce_kill_deadlines()
         if self.run_duties:
             self._duties()
+        self._prepare_spares()
 
     # -- work -----------------------------------------------------------------
     def _register(self, session: Any) -> None:
@@ -338,8 +343,6 @@ class Worker:
             )
         for task in done.claimed:
             self._start(task, done.started)
-        if done.claimed:
-            self._prepare_spares()
 
     def _start(self, task: ClaimedTask, started: Any) -> None:
         process, channel = self._take_spare() or self._new_process()
@@ -401,7 +404,19 @@ class Worker:
         if self._spare_deaths and not self.timers.due("spare", 1.0):
             return  # spares that keep dying must not respawn in a tight loop
         while len(self._spares) < wanted:
+            if self._spares and self._task_news():
+                # A task sent its result or ended while this waited on the
+                # forkserver: that comes first; the next step tops up the rest.
+                return
             self._spares.append(self._new_process())
+
+    def _task_news(self) -> bool:
+        """Whether a task process sent something or exited (no waiting)."""
+        try:
+            ready, _, _ = select.select(self._watched(), [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(ready)
 
     def _drop_spares(self) -> None:
         spares, self._spares = self._spares, []
@@ -466,14 +481,25 @@ class Worker:
                 slot.process.kill()
 
     def _reap(self) -> None:
-        """Read the results task processes sent; move the slots of ended processes
-        to ``finishing`` (their final status goes in the next transaction)."""
+        """Read the results task processes sent; move the slots of tasks that sent
+        their result, or whose process ended, to ``finishing`` (their final status
+        goes in the next transaction).
+
+        A process that sent its result only exits after it: its slot does not wait
+        for that (``_exiting`` joins it later). Waiting made every task's end
+        wait on the process's exit, the forkserver's reaping of it and a second
+        wake-up of this loop; noop burst, 100 tasks, 4 slots, loaded machine:
+        claim to end was 150-200 ms a task (see the commit for the rate)."""
+        self._join_exited()
         for task_id, slot in list(self.slots.items()):
             self._receive(slot)
-            if slot.process.is_alive():
+            if slot.outcome is not None:
+                self._exiting.append((slot.process, time.monotonic()))
+            elif slot.process.is_alive():
                 continue
-            slot.process.join(0)
-            self._receive(slot)
+            else:
+                slot.process.join(0)
+                self._receive(slot)
             slot.channel.close()
             del self.slots[task_id]
             if slot.outcome is None:
@@ -481,6 +507,22 @@ class Worker:
                     "task %s process exited with %s", task_id, slot.process.exitcode
                 )
             self.finishing[task_id] = slot
+
+    def _join_exited(self, wait: float = 0.0) -> None:
+        """Join the processes of tasks that sent their result; kill one still
+        alive a task shutdown grace after it (a thread of the task's code that
+        never ends keeps a process from exiting)."""
+        grace = self.settings.task_shutdown_grace.total_seconds()
+        deadline = time.monotonic() + wait
+        exiting, self._exiting = self._exiting, []
+        for process, since in exiting:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if not process.is_alive():
+                continue
+            if time.monotonic() - since > grace:
+                log.warning("task process %s did not exit: killing it", process.pid)
+                process.kill()
+            self._exiting.append((process, since))
 
     def _receive(self, slot: Slot) -> None:
         if slot.outcome is not None or not slot.channel_open:
@@ -573,13 +615,18 @@ class Worker:
             self._waker = self.database.waker(
                 channel=execution_store.NOTIFY_CHANNEL, interrupt=self.draining
             )
+        self._waker.wait(timeout, self._watched())
+
+    def _watched(self) -> list[int]:
+        """What wakes the loop: each task process's exit (its sentinel) and its
+        result (its pipe)."""
         watched = [slot.process.sentinel for slot in self.slots.values()]
         watched += [
             slot.channel.fileno()
             for slot in self.slots.values()
             if slot.outcome is None and slot.channel_open
         ]
-        self._waker.wait(timeout, watched)
+        return watched
 
     def _retry_until_draining(self, step: Any) -> None:
         """Back off (0.5 s, doubling up to 5 s) while the store is unreachable;
@@ -596,6 +643,11 @@ class Worker:
 
     def _close(self) -> None:
         self._drop_spares()
+        self._join_exited(wait=self.settings.task_shutdown_grace.total_seconds())
+        for process, _ in self._exiting:
+            process.kill()
+            process.join(5)
+        self._exiting = []
         if self._waker is not None:
             self._waker.close()
         with contextlib.suppress(DBAPIError, DatabaseBusy):
