@@ -21,12 +21,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 from sqlalchemy import create_engine, select
 
 from bench.common import free_port, temp_database
-from overlord.store.models import Task
+from overlord.store.models import Task, Worker
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -48,6 +49,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def wait_for_worker(engine: Any, worker: Any) -> None:
+    """Until the worker started last has its row: it registers once its task
+    processes are ready, so the figures measure a running worker, not its start."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError("worker exited")
+        with engine.connect() as connection:
+            ids = connection.execute(select(Worker.id)).scalars().all()
+        if any(f":{worker.pid}:" in worker_id for worker_id in ids):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("worker did not register")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -123,7 +139,7 @@ def run_backend(backend: str, tasks: int, workdir: Path) -> list[str]:
 
             # Dispatch latency: one idle worker, tasks submitted one at a time.
             worker = start(["worker", "--capacity", "1"], env, workdir / "worker.log")
-            time.sleep(2.0)
+            wait_for_worker(engine, worker)
             submit(1, "warmup")
             time.sleep(1.0)
             latencies = []
@@ -157,7 +173,7 @@ def run_backend(backend: str, tasks: int, workdir: Path) -> list[str]:
                 worker = start(
                     ["worker", "--capacity", str(slots)], env, workdir / "worker.log"
                 )
-                time.sleep(2.0)
+                wait_for_worker(engine, worker)
                 # A burst: submitted by 8 clients at once. One client submitting
                 # in turn waits for a durable commit (10-20 ms here) per task, so
                 # 100 submits alone took 1-2 s of the figure's time.

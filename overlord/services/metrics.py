@@ -1,5 +1,6 @@
 """What ``GET /metrics`` reads from the store, and what a worker records when a
-task starts or ends (overlord.metrics holds the metric families)."""
+task starts or ends, from what it claimed and committed (overlord.metrics holds
+the metric families)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from overlord import metrics
 from overlord.services.workers import total_worker_capacity
+from overlord.states import TaskState
 from overlord.store import execution as execution_store
 from overlord.store import tasks as task_store
 
@@ -44,25 +46,18 @@ def emit_task_counts(session: Session) -> None:
     metrics.emit_task_counts(task_store.active_task_counts(session), slots)
 
 
-def record_task_start(session: Session, task_id: str, started: dt.datetime) -> None:
-    """Dispatch latency of a task a worker just claimed (``started``: the claim's
-    database time)."""
-    timings = task_store.task_timings(session, task_id)
-    if timings is None:
-        return
-    task_type, datasource, _, ready_at, _, _ = timings
+def record_task_start(
+    task_type: str, datasource: str, ready_at: dt.datetime | None, started: dt.datetime
+) -> None:
+    """Dispatch latency of a task a worker just claimed (``ready_at``: when it
+    became PENDING; ``started``: the claim's database time; both from the claim)."""
     if ready_at is not None:
         seconds = max((started - ready_at).total_seconds(), 0.0)
         metrics.task_dispatched(task_type, datasource, seconds)
 
 
-def record_task_end(session: Session, task_id: str) -> None:
-    """Run time and outcome of a task whose process a worker just reaped."""
-    timings = task_store.task_timings(session, task_id)
-    if timings is None:
-        return
-    task_type, datasource, status, _, started_at, finished_at = timings
-    if status.value not in ("SUCCESS", "FAILED") or started_at is None:
-        return
-    seconds = max(((finished_at or started_at) - started_at).total_seconds(), 0.0)
-    metrics.task_ended(task_type, datasource, status.value, seconds)
+def record_task_end(
+    task_type: str, datasource: str, status: TaskState, seconds: float
+) -> None:
+    """Run time and outcome of a task whose end a worker just committed."""
+    metrics.task_ended(task_type, datasource, status.value, max(seconds, 0.0))

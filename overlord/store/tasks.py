@@ -700,26 +700,3 @@ def active_task_counts(session: Session) -> dict[tuple[str, str, str], int]:
         (state.value, datasource, task_type): int(count)
         for state, datasource, task_type, count in rows
     }
-
-
-def task_timings(
-    session: Session, task_id: str
-) -> (
-    tuple[
-        str, str, TaskState, dt.datetime | None, dt.datetime | None, dt.datetime | None
-    ]
-    | None
-):
-    """Type, datasource, status, and when the task became ready, started and
-    finished: what a worker records in its metrics when a task starts or ends."""
-    row = session.execute(
-        select(
-            Task.type,
-            Task.datasource,
-            Task.status,
-            Task.queue_inserted_at,
-            Task.started_at,
-            Task.finished_at,
-        ).where(Task.task_id == task_id)
-    ).one_or_none()
-    return None if row is None else cast(Any, tuple(row))

@@ -87,44 +87,36 @@ def _prepare(settings: Settings) -> threading.Event:
 
 
 def run_task_process(settings: Settings, channel: Connection) -> None:
-    """A task process: started ahead of need (a spare) with its engine ready, it
-    runs the one task it is sent, sends back its Outcome and exits; it exits
-    quietly if told nothing (None), on EOF, or when stopped before a task came."""
+    """A task process: started ahead of need (a spare), it runs the one task it is
+    sent, sends back its Outcome and exits; it exits quietly if told nothing
+    (None), on EOF, or when stopped before a task came."""
     stop = _prepare(settings)
-    # No connection yet: a task that never touches the store (noop) opens none.
-    database = Database(settings)
-    try:
-        while not stop.is_set():
-            if not channel.poll(0.2):
-                continue
-            try:
-                message = channel.recv()
-            except EOFError:
-                break
-            if message is None:
-                break
-            outcome = _run_task(settings, database, stop, message)
-            if outcome is not None:
-                channel.send(outcome)
+    while not stop.is_set():
+        if not channel.poll(0.2):
+            continue
+        try:
+            message = channel.recv()
+        except EOFError:
             break
-    finally:
-        database.dispose()
+        if message is None:
+            break
+        outcome = _run_task(settings, stop, message)
+        if outcome is not None:
+            channel.send(outcome)
+        break
     sys.exit(EXIT_FINISHED)
 
 
 def _run_task(
-    settings: Settings,
-    database: Database,
-    stop: threading.Event,
-    assignment: Assignment,
+    settings: Settings, stop: threading.Event, assignment: Assignment
 ) -> Outcome | None:
     """Run the task; None if its code called sys.exit (no result: the worker fails
-    it, as for a crash)."""
+    it, as for a crash). The store is opened only if the task uses it."""
     task_id, _worker_id, _started, type_name, payload, opaque_id = assignment
     # Every line this process logs is about this task.
     bind_task(task_id, opaque_id)
     context = ExecutionContext(
-        database,
+        lambda: Database(settings),
         task_id,
         json.loads(payload),
         stop,
@@ -132,6 +124,15 @@ def _run_task(
         deep_storage=settings.deep_storage_dir,
         perform_action=actions.perform_action,
     )
+    try:
+        return _run_in(settings, context, type_name)
+    finally:
+        context.close()
+
+
+def _run_in(
+    settings: Settings, context: ExecutionContext, type_name: str
+) -> Outcome | None:
     try:
         result = run_task_code(context, type_name)
     except SystemExit:

@@ -1,6 +1,7 @@
 """``GET /metrics`` of a real ``overlord serve`` with two HTTP worker processes and
 an embedded worker: request counters summed over every process, task events
-recorded by the worker, and no ``_created`` series."""
+recorded by the worker (a success, and a task shut down while it ran), and no
+``_created`` series."""
 
 from __future__ import annotations
 
@@ -70,6 +71,35 @@ def test_metrics_merge_http_workers_and_the_embedded_worker(
 
         samples = wait_for(ended, 60, describe=lambda: str(scrape(server)))
 
+        # A task shut down while it runs: its end is the shutdown's, FAILED; the
+        # worker's own compare-and-set then changes nothing, and it counts the
+        # task once, as FAILED.
+        long_id = session.post(
+            f"{server.base_url}{BASE}/task",
+            json={"type": "noop", "dataSource": "wiki edits", "runTime": 60000},
+            timeout=10,
+        ).json()["task"]
+
+        def running() -> bool:
+            status = session.get(
+                f"{server.base_url}{BASE}/task/{long_id}/status", timeout=10
+            ).json()["status"]
+            return status["runnerStatusCode"] == "RUNNING"
+
+        wait_for(running, 60)
+        assert session.post(
+            f"{server.base_url}{BASE}/task/{long_id}/shutdown", timeout=10
+        ).ok
+
+        def failed() -> dict | None:  # type: ignore[type-arg]
+            samples = scrape(server)
+            count = value(
+                samples, "overlord_task_run_seconds_count", type="noop", status="FAILED"
+            )
+            return samples if count else None
+
+        after = wait_for(failed, 60, describe=lambda: str(scrape(server)))
+
     assert (
         value(
             samples,
@@ -107,6 +137,16 @@ def test_metrics_merge_http_workers_and_the_embedded_worker(
         )
         == 1
     )
+    assert (
+        value(after, "overlord_task_run_seconds_count", type="noop", status="FAILED")
+        == 1
+    )
+    assert value(after, "druid_task_failed_count_total", dataSource="wiki_edits") == 1
+    assert (
+        value(after, "overlord_task_run_seconds_count", type="noop", status="SUCCESS")
+        == 1
+    )
+    assert value(after, "overlord_task_dispatch_seconds_count") == 2
     assert value(samples, "overlord_workers") == 1
     assert value(samples, "overlord_worker_slots") == 1
     assert value(samples, "overlord_tasks", state="RUNNING", type="noop") == 0
