@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -248,31 +249,44 @@ def run_task_code(context: ExecutionContext, task_type_name: str) -> TaskResult:
         return TaskResult(TaskState.FAILED, message)
 
 
-def finish_reported_task(
+@dataclass(frozen=True)
+class ReportedEnd:
+    """A task whose process sent its result: what the worker writes for it."""
+
+    task_id: str
+    result: TaskResult
+    log: bytes
+    started: dt.datetime | None
+
+
+def finish_reported_tasks(
     session: Session,
+    reports: Sequence[ReportedEnd],
     *,
-    task_id: str,
     worker_id: str,
-    result: TaskResult,
-    log: bytes,
-    started: dt.datetime | None,
     now: dt.datetime,
-) -> bool:
-    """What a worker writes for a task whose process sent its result: the log
-    lines the process had not written yet, then the final status (``finish_task``,
-    without the worker's completion time: ``touch_worker_completion`` once per
-    transaction)."""
-    if log:
-        report_store.append_log(session, task_id, log, now)
-    return finish_task(
-        session,
-        task_id=task_id,
-        worker_id=worker_id,
-        result=result,
-        started=started,
-        now=now,
-        touch_worker=False,
+) -> list[str]:
+    """What a worker writes for tasks whose processes sent their results: the
+    log lines they had not written yet (one pipelined executemany for all), then
+    each final status (``finish_task``, without the worker's completion time:
+    ``touch_worker_completion`` once per transaction). Returns the ids whose
+    final status this wrote (a shutdown or the lease duty may have come first)."""
+    report_store.append_logs(
+        session, [(end.task_id, end.log) for end in reports if end.log], now
     )
+    return [
+        end.task_id
+        for end in reports
+        if finish_task(
+            session,
+            task_id=end.task_id,
+            worker_id=worker_id,
+            result=end.result,
+            started=end.started,
+            now=now,
+            touch_worker=False,
+        )
+    ]
 
 
 def finish_task(

@@ -166,16 +166,15 @@ def claim_tasks(
         skip_locked=skip_locked,
         tls=tls,
     )
-    for task in claimed:
-        # The log exists from the moment the task is RUNNING, as Druid streams a
-        # running peon's log: GET /task/{id}/log answers this line, not 404, while
-        # the task's process is still starting.
-        report_store.append_log(
-            session,
-            task.task_id,
-            log_line(task.task_id, claim_log_message(worker_id, host, port), db_now),
-            db_now,
-        )
+    # The log exists from the moment the task is RUNNING, as Druid streams a
+    # running peon's log: GET /task/{id}/log answers this line, not 404, while
+    # the task's process is still starting.
+    message = claim_log_message(worker_id, host, port)
+    report_store.append_logs(
+        session,
+        [(task.task_id, log_line(task.task_id, message, db_now)) for task in claimed],
+        db_now,
+    )
     return claimed
 
 

@@ -130,25 +130,53 @@ def _claim_candidates(limit: int, skip_locked: bool) -> Select[Any]:
     return candidates
 
 
-_CLAIM = (
-    update(_TASKS)
-    .where(
-        _TASKS.c.id == bindparam("claim_id"),
-        _TASKS.c.active == true(),
-        _TASKS.c.runner_status == RunnerState.PENDING,
-    )
-    .values(
-        runner_status=RunnerState.RUNNING,
-        worker_id=bindparam("claim_worker", type_=_TASKS.c.worker_id.type),
-        lease_expires_at=bindparam("claim_lease", type_=_TASKS.c.lease_expires_at.type),
-        started_at=bindparam("claim_now", type_=_TASKS.c.started_at.type),
-        location_host=bindparam("claim_host", type_=_TASKS.c.location_host.type),
-        location_port=bindparam("claim_port", type_=_TASKS.c.location_port.type),
-        location_tls_port=bindparam(
-            "claim_tls_port", type_=_TASKS.c.location_tls_port.type
-        ),
-    )
+_CLAIM_VALUES = update(_TASKS).values(
+    runner_status=RunnerState.RUNNING,
+    worker_id=bindparam("claim_worker", type_=_TASKS.c.worker_id.type),
+    lease_expires_at=bindparam("claim_lease", type_=_TASKS.c.lease_expires_at.type),
+    started_at=bindparam("claim_now", type_=_TASKS.c.started_at.type),
+    location_host=bindparam("claim_host", type_=_TASKS.c.location_host.type),
+    location_port=bindparam("claim_port", type_=_TASKS.c.location_port.type),
+    location_tls_port=bindparam(
+        "claim_tls_port", type_=_TASKS.c.location_tls_port.type
+    ),
 )
+_CLAIM = _CLAIM_VALUES.where(
+    _TASKS.c.id == bindparam("claim_id"),
+    _TASKS.c.active == true(),
+    _TASKS.c.runner_status == RunnerState.PENDING,
+)
+
+
+@functools.cache
+def _claim_statement_pg() -> Any:
+    """PostgreSQL's claim: the candidates (``_claim_candidates``, skipping rows
+    another claimer holds) made RUNNING for this worker in the same statement,
+    returning what the task processes need. The outer conditions are checked
+    again on the locked row version."""
+    tasks = _TASKS.c
+    chosen = (
+        select(tasks.id)
+        .where(tasks.active == true(), tasks.runner_status == RunnerState.PENDING)
+        .order_by(tasks.priority.desc(), tasks.created_at, tasks.id)
+        .limit(bindparam("claim_limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return _CLAIM_VALUES.where(
+        tasks.id.in_(chosen),
+        tasks.active == true(),
+        tasks.runner_status == RunnerState.PENDING,
+    ).returning(
+        tasks.id,
+        tasks.task_id,
+        tasks.type,
+        tasks.payload,
+        tasks.datasource,
+        tasks.queue_inserted_at,
+        tasks.request_headers,
+        tasks.priority,
+        tasks.created_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -190,19 +218,39 @@ def claim_next_tasks(
     comes with the claim so that the task's process need not read its row again,
     and the submit's X-Opaque-Id so that the log lines about the task carry it.
     """
+    params = {
+        "claim_worker": worker_id,
+        "claim_lease": lease_until,
+        "claim_now": now,
+        "claim_host": host,
+        "claim_port": -1 if tls else port,
+        "claim_tls_port": port if tls else -1,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        # One UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING:
+        # one round trip per claim step where a SELECT and an UPDATE per task
+        # were made (the worker's loop is serial: each round trip delays every
+        # slot's next task).
+        rows = sorted(
+            session.execute(_claim_statement_pg(), {**params, "claim_limit": limit}),
+            key=lambda row: (-row.priority, row.created_at, row.id),
+        )
+        return [
+            ClaimedTask(
+                row.task_id,
+                row.type,
+                row.payload,
+                row.datasource,
+                row.queue_inserted_at,
+                opaque_id_of(row.request_headers),
+            )
+            for row in rows
+        ]
     claimed = []
     for row in session.execute(_claim_candidates(limit, skip_locked)).all():
         result = session.execute(
             _CLAIM,
-            {
-                "claim_id": row.id,
-                "claim_worker": worker_id,
-                "claim_lease": lease_until,
-                "claim_now": now,
-                "claim_host": host,
-                "claim_port": -1 if tls else port,
-                "claim_tls_port": port if tls else -1,
-            },
+            {"claim_id": row.id, **params},
         )
         if result.rowcount:  # type: ignore[attr-defined]
             claimed.append(
@@ -284,6 +332,14 @@ def end_task(
         params["end_worker"] = worker_id
     if duration_ms is not None:
         params["end_duration"] = duration_ms
+    if session.get_bind().dialect.name == "postgresql":
+        # The three statements as one (see _end_statement_pg): two round trips
+        # fewer per ended task in the worker's serial loop.
+        ended = session.execute(
+            _end_statement_pg(worker_id is not None, duration_ms is not None, shutdown),
+            params,
+        ).scalar_one()
+        return bool(ended)
     end, release_locks, release_segments = _end_statements(
         worker_id is not None, duration_ms is not None, shutdown
     )
@@ -331,6 +387,39 @@ def _end_statements(
         segments.task_allocator_id == bindparam("end_task"),
     )
     return end, release_locks, release_segments
+
+
+@functools.cache
+def _end_statement_pg(by_worker: bool, with_duration: bool, shutdown: bool) -> Any:
+    """PostgreSQL: end_task's three statements as one::
+
+        WITH ended AS (UPDATE tasks SET … WHERE task_id = :end_task AND active …
+                       RETURNING task_id, datasource),
+             locks AS (DELETE FROM task_locks WHERE task_id IN (SELECT … FROM ended)),
+             segments AS (DELETE FROM pending_segments USING ended WHERE …)
+        SELECT count(*) FROM ended
+
+    The DELETEs see only what ``ended`` returned: nothing when the compare-and-set
+    lost, exactly as the separate statements ran only after it won. Every
+    data-modifying CTE runs to completion whether read or not."""
+    end, _, _ = _end_statements(by_worker, with_duration, shutdown)
+    tasks = _TASKS.c
+    ended = end.returning(tasks.task_id, tasks.datasource).cte("ended")
+    locks = (
+        delete(_LOCKS)
+        .where(_LOCKS.c.task_id.in_(select(ended.c.task_id)))
+        .cte("released_locks")
+    )
+    segments = _PENDING_SEGMENTS.c
+    released = (
+        delete(_PENDING_SEGMENTS)
+        .where(
+            segments.dataSource == ended.c.datasource,
+            segments.task_allocator_id == ended.c.task_id,
+        )
+        .cte("released_segments")
+    )
+    return select(func.count()).select_from(ended).add_cte(locks).add_cte(released)
 
 
 # Ids per IN (…) list of the set-based statements below.

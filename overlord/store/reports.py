@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import Insert, Table, bindparam, func, insert, select
@@ -67,6 +68,22 @@ def append_log(
     session.execute(
         _APPEND_LOG, {"log_task": task_id, "log_content": content, "log_now": now}
     )
+
+
+def append_logs(
+    session: Session, contents: Sequence[tuple[str, bytes]], now: dt.datetime
+) -> None:
+    """``append_log`` for several tasks at once (task id, bytes), as one
+    executemany: psycopg sends it pipelined, one round trip for all (a claim
+    step's lines, the worker's loop being serial)."""
+    if contents:
+        session.execute(
+            _APPEND_LOG,
+            [
+                {"log_task": task_id, "log_content": content, "log_now": now}
+                for task_id, content in contents
+            ],
+        )
 
 
 def _append_log_statement() -> Insert:

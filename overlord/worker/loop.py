@@ -36,7 +36,8 @@ from overlord.services import duties, scheduler
 from overlord.services import metrics as metrics_service
 from overlord.services.execution import (
     RUN_FAILED,
-    finish_reported_task,
+    ReportedEnd,
+    finish_reported_tasks,
     finish_task,
 )
 from overlord.states import TaskState
@@ -286,41 +287,41 @@ class Worker:
 
         def step(session: Any) -> Step:
             now = utcnow()
-            lost, ended, completed = [], {}, False
-            reported: list[str] = []
-            for task_id, slot in finishing.items():
-                if slot.outcome is not None:
-                    status = slot.outcome.result.status
-                    won = finish_reported_task(
-                        session,
-                        task_id=task_id,
-                        worker_id=self.worker_id,
-                        result=slot.outcome.result,
-                        log=slot.outcome.log,
-                        started=slot.started,
-                        now=now,
-                    )
-                    if won:
-                        reported.append(task_id)
-                else:
-                    # After a crash or a kill this compare-and-set makes the task
-                    # FAILED (a status a shutdown already wrote is kept).
-                    status = TaskState.FAILED
-                    won = finish_task(
-                        session,
-                        task_id=task_id,
-                        worker_id=self.worker_id,
-                        result=TaskResult(TaskState.FAILED, RUN_FAILED),
-                        started=slot.started,
-                        now=now,
-                        touch_worker=False,
-                    )
-                    if won:
-                        lost.append(task_id)
-                completed |= won
+            lost: list[str] = []
+            ended: dict[str, TaskState] = {}
+            reports = [
+                ReportedEnd(
+                    task_id, slot.outcome.result, slot.outcome.log, slot.started
+                )
+                for task_id, slot in finishing.items()
+                if slot.outcome is not None
+            ]
+            reported = finish_reported_tasks(
+                session, reports, worker_id=self.worker_id, now=now
+            )
+            won_reported = set(reported)
+            for end in reports:
                 # A compare-and-set that lost met a task a shutdown, the lease
                 # duty or a stopping worker had already ended: FAILED, all three.
-                ended[task_id] = status if won else TaskState.FAILED
+                won = end.task_id in won_reported
+                ended[end.task_id] = end.result.status if won else TaskState.FAILED
+            for task_id, slot in finishing.items():
+                if slot.outcome is not None:
+                    continue
+                # After a crash or a kill this compare-and-set makes the task
+                # FAILED (a status a shutdown already wrote is kept).
+                if finish_task(
+                    session,
+                    task_id=task_id,
+                    worker_id=self.worker_id,
+                    result=TaskResult(TaskState.FAILED, RUN_FAILED),
+                    started=slot.started,
+                    now=now,
+                    touch_worker=False,
+                ):
+                    lost.append(task_id)
+                ended[task_id] = TaskState.FAILED
+            completed = bool(reported or lost)
             if completed:
                 execution_store.touch_worker_completion(session, self.worker_id, now)
             if free <= 0:
