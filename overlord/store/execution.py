@@ -230,7 +230,9 @@ def claim_next_tasks(
         # One UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING:
         # one round trip per claim step where a SELECT and an UPDATE per task
         # were made (the worker's loop is serial: each round trip delays every
-        # slot's next task).
+        # slot's next task). With end_task's one statement and the pipelined log
+        # lines: bench.runtime, PostgreSQL, runs interleaved on a busy machine,
+        # 1 slot 86/58 → 121/155 noop tasks/s, 4 slots 110/62 → 120/126.
         rows = sorted(
             session.execute(_claim_statement_pg(), {**params, "claim_limit": limit}),
             key=lambda row: (-row.priority, row.created_at, row.id),
