@@ -237,17 +237,7 @@ def claim_next_tasks(
             session.execute(_claim_statement_pg(), {**params, "claim_limit": limit}),
             key=lambda row: (-row.priority, row.created_at, row.id),
         )
-        return [
-            ClaimedTask(
-                row.task_id,
-                row.type,
-                row.payload,
-                row.datasource,
-                row.queue_inserted_at,
-                opaque_id_of(row.request_headers),
-            )
-            for row in rows
-        ]
+        return [_claimed(row) for row in rows]
     claimed = []
     for row in session.execute(_claim_candidates(limit, skip_locked)).all():
         result = session.execute(
@@ -255,17 +245,20 @@ def claim_next_tasks(
             {"claim_id": row.id, **params},
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            claimed.append(
-                ClaimedTask(
-                    row.task_id,
-                    row.type,
-                    row.payload,
-                    row.datasource,
-                    row.queue_inserted_at,
-                    opaque_id_of(row.request_headers),
-                )
-            )
+            claimed.append(_claimed(row))
     return claimed
+
+
+def _claimed(row: Any) -> ClaimedTask:
+    """A claimed row (either claim statement's columns) as the worker takes it."""
+    return ClaimedTask(
+        row.task_id,
+        row.type,
+        row.payload,
+        row.datasource,
+        row.queue_inserted_at,
+        opaque_id_of(row.request_headers),
+    )
 
 
 def renew_leases(
