@@ -36,8 +36,7 @@ class _Batches:
         if self.fail_with in items and len(items) > 1:
             raise RuntimeError("batch failed")
         return [
-            KeyError(item) if item.startswith("dup") else item.upper()
-            for item in items
+            KeyError(item) if item.startswith("dup") else item.upper() for item in items
         ]
 
 
