@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 from overlord.config import Settings
+from overlord.dbgroup import GroupWriter
 from overlord.errors import DatabaseBusy
 
 log = logging.getLogger(__name__)
@@ -387,6 +388,8 @@ class Database:
         # writer each: that is the p99 left.
         self._sqlite_writer = threading.RLock()
         self._compiled_statements: dict[ClauseElement, tuple[str, tuple[str, ...]]] = {}
+        self._groups: dict[str, GroupWriter[Any, Any]] = {}
+        self._groups_lock = threading.Lock()
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Session]:
@@ -456,6 +459,46 @@ class Database:
                     return step(connection)
 
         return self._retrying(attempt, what="transaction")
+
+    def write_grouped(
+        self,
+        group: str,
+        item: Any,
+        step: Callable[[Connection, Sequence[Any]], Sequence[Any]],
+        *,
+        one_statement: bool = False,
+    ) -> Any:
+        """Write ``item`` with the items other threads of this process are
+        writing through the same ``group`` at the same moment: ONE transaction
+        (``write``, retried like it) per batch, ``step(connection, items)``
+        returning each item's result or its own error (an exception instance,
+        raised in that item's thread). Returns once the batch has committed
+        (``dbgroup.GroupWriter``); a batch that fails as a whole is written
+        again item by item.
+        """
+        return self.group_writer(group, step, one_statement=one_statement).submit(item)
+
+    def group_writer(
+        self,
+        group: str,
+        step: Callable[[Connection, Sequence[Any]], Sequence[Any]],
+        *,
+        one_statement: bool = False,
+    ) -> GroupWriter[Any, Any]:
+        """The ``GroupWriter`` of ``group`` (made on first use with ``step``)."""
+        writer = self._groups.get(group)
+        if writer is None:
+            with self._groups_lock:
+                writer = self._groups.get(group)
+                if writer is None:
+                    writer = GroupWriter(
+                        lambda items: self.write(
+                            lambda connection: step(connection, items),
+                            one_statement=one_statement,
+                        )
+                    )
+                    self._groups[group] = writer
+        return writer
 
     def read(self, statement: Callable[[Connection], T]) -> T:
         """Run ``statement``, which must make ONE read-only SQL statement, on a

@@ -140,12 +140,10 @@ def submit_task() -> Response:
         posted_text=posted.decode("utf-8"),
         authorize=security.submit_authorizer(),
     )
-    # One autocommit statement on PostgreSQL (task, audit row and NOTIFY): a
+    # Group commit: this process's concurrent submits share one transaction
+    # (one autocommit statement on PostgreSQL: tasks, audit rows and NOTIFY); a
     # 200 still means committed.
-    submission = database().write(
-        lambda connection: task_service.store_submission(connection, prepared),
-        one_statement=True,
-    )
+    submission = task_service.store_submission_grouped(database(), prepared)
     return json_response({"task": submission.task_id})
 
 

@@ -4,6 +4,7 @@ compare-and-set state changes. Functions take a session and never commit.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -194,6 +196,106 @@ def insert_task(
     return int(surrogate)
 
 
+Submitted = tuple[NewTask, NewAuditEntry | None]
+
+
+def insert_tasks(
+    connection: Connection, items: Sequence[Submitted], *, notify: bool = False
+) -> list[int | TaskAlreadyExists]:
+    """``insert_task`` for a batch (a group commit, ``Database.write_grouped``):
+    each item's surrogate key, or ``TaskAlreadyExists`` for an item whose id is
+    taken (by a stored task or by an earlier item of the batch; nothing of it is
+    written). Raises only when the batch as a whole failed.
+
+    PostgreSQL: ONE statement (tasks, audit rows and a NOTIFY), so the caller may
+    run it in autocommit mode. SQLite and MariaDB: one multi-row INSERT of the
+    tasks (SQLAlchemy's "insertmanyvalues"), one executemany of the audit rows.
+    """
+    outcomes: list[int | TaskAlreadyExists | None] = [None] * len(items)
+    first: dict[str, int] = {}
+    for index, (new, _audit) in enumerate(items):
+        if new.task_id in first:
+            outcomes[index] = TaskAlreadyExists(new.task_id)
+        else:
+            first[new.task_id] = index
+    unique = [items[index] for index in first.values()]
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        found = _insert_tasks_pg(connection, unique, notify=notify)
+    elif dialect == "sqlite":
+        rows = connection.execute(
+            _INSERT_TASKS_IF_ABSENT, [_task_values(new) for new, _ in unique]
+        )
+        found = {task_id: int(key) for key, task_id in rows}
+        _insert_audits(connection, unique, found)
+    else:
+        found = _insert_tasks_mariadb(connection, unique)
+        _insert_audits(connection, unique, found)
+    for task_id, index in first.items():
+        key = found.get(task_id)
+        outcomes[index] = TaskAlreadyExists(task_id) if key is None else key
+    return cast(list[int | TaskAlreadyExists], outcomes)
+
+
+def _insert_audits(
+    connection: Connection, items: Sequence[Submitted], found: dict[str, int]
+) -> None:
+    audits = [
+        _audit_values(audit, new.created_at)
+        for new, audit in items
+        if audit is not None and new.task_id in found
+    ]
+    if audits:
+        connection.execute(_INSERT_AUDIT, audits)
+
+
+def _insert_tasks_mariadb(
+    connection: Connection, items: Sequence[Submitted]
+) -> dict[str, int]:
+    """One multi-row INSERT … RETURNING; a taken id fails the whole statement
+    (InnoDB rolls back only that statement), and then the batch goes in row by
+    row to find which."""
+    try:
+        rows = connection.execute(
+            _INSERT_TASKS, [_task_values(new) for new, _ in items]
+        )
+        return {task_id: int(key) for key, task_id in rows}
+    except IntegrityError:
+        found: dict[str, int] = {}
+        for new, _audit in items:
+            with contextlib.suppress(IntegrityError):
+                found[new.task_id] = int(
+                    connection.execute(_INSERT_TASK, _task_values(new)).scalar_one()
+                )
+        return found
+
+
+def _insert_tasks_pg(
+    connection: Connection, items: Sequence[Submitted], *, notify: bool
+) -> dict[str, int]:
+    params: dict[str, list[Any]] = {name: [] for name, _ in _PG_BATCH_COLUMNS}
+    for new, audit in items:
+        params["task_id"].append(new.task_id)
+        params["type"].append(new.type)
+        params["group_id"].append(new.group_id)
+        params["datasource"].append(new.datasource)
+        params["created_at"].append(
+            new.created_at.astimezone(dt.UTC).replace(tzinfo=None)
+        )
+        params["runner_status"].append(new.runner_status.value)
+        params["payload"].append(new.payload)
+        params["priority"].append(new.priority)
+        params["parent_task_id"].append(new.parent_task_id)
+        params["request_headers"].append(new.request_headers)
+        values = _audit_values(audit, new.created_at) if audit else {}
+        params["has_audit"].append(audit is not None)
+        for key in _PG_AUDIT_KEYS:
+            params[key].append(values.get(key))
+    statement = _INSERT_TASKS_PG_NOTIFY if notify else _INSERT_TASKS_PG
+    rows = connection.execute(statement, params)
+    return {row[1]: int(row[0]) for row in rows}
+
+
 def _task_values(new: NewTask) -> dict[str, Any]:
     return {
         "task_id": new.task_id,
@@ -346,6 +448,77 @@ _INSERT_TASK_PG = {
     for audit in (False, True)
     for notify in (False, True)
 }
+
+
+_INSERT_TASKS = insert(Task).returning(Task.id, Task.task_id)
+_INSERT_TASKS_IF_ABSENT = (
+    sqlite.insert(Task)
+    .on_conflict_do_nothing(index_elements=[Task.task_id])
+    .returning(Task.id, Task.task_id)
+)
+# PostgreSQL's batch: one array per column, unnested into rows.
+_PG_BATCH_COLUMNS = (
+    ("task_id", "TEXT"),
+    ("type", "TEXT"),
+    ("group_id", "TEXT"),
+    ("datasource", "TEXT"),
+    ("created_at", "TIMESTAMP"),
+    ("runner_status", "TEXT"),
+    ("payload", "TEXT"),
+    ("priority", "INTEGER"),
+    ("parent_task_id", "TEXT"),
+    ("request_headers", "TEXT"),
+    ("has_audit", "BOOLEAN"),
+    ("audit_key", "TEXT"),
+    ("audit_type", "TEXT"),
+    ("author", "TEXT"),
+    ("comment", "TEXT"),
+    ("identity", "TEXT"),
+    ("ip", "TEXT"),
+    ("audit_payload", "TEXT"),
+)
+_PG_AUDIT_KEYS = tuple(key for _, key in _AUDIT_COLUMNS if key != "created_date")
+
+
+def _insert_tasks_pg_statement(*, notify: bool) -> Any:
+    """PostgreSQL's batch submit in one statement, whatever the batch size (one
+    array parameter per column)::
+
+        WITH batch AS (SELECT * FROM unnest(:task_id, …) AS b(task_id, …)),
+             inserted AS (INSERT INTO tasks … SELECT … FROM batch
+                          ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id),
+             audited AS (INSERT INTO audit_log … SELECT … FROM batch JOIN inserted …)
+        SELECT inserted.id, inserted.task_id, pg_notify(…) FROM inserted
+
+    As ``_insert_task_statement``: a taken id writes no audit row; PostgreSQL
+    folds the identical NOTIFYs of a transaction into one.
+    """
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _PG_BATCH_COLUMNS)
+    names = ", ".join(name for name, _ in _PG_BATCH_COLUMNS)
+    audit_columns = ", ".join(column for column, _ in _AUDIT_COLUMNS)
+    audit_values = ", ".join(
+        "b.created_at" if key == "created_date" else f"b.{key}"
+        for _, key in _AUDIT_COLUMNS
+    )
+    notify_column = f", pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
+    # Built from this module's constants only.
+    return text(
+        f"WITH batch AS (SELECT * FROM unnest({arrays}) AS b({names})), "  # noqa: S608
+        "inserted AS (INSERT INTO tasks (task_id, type, group_id, datasource, "
+        "created_at, status, runner_status, duration_ms, location_port, "
+        "location_tls_port, payload, priority, active, parent_task_id, "
+        "request_headers) SELECT task_id, type, group_id, datasource, created_at, "
+        f"'{TaskState.RUNNING.value}', runner_status, -1, -1, -1, payload, priority, "
+        "true, parent_task_id, request_headers FROM batch "
+        "ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id), "
+        f"audited AS (INSERT INTO audit_log ({audit_columns}) SELECT {audit_values} "
+        "FROM batch b JOIN inserted i ON i.task_id = b.task_id WHERE b.has_audit) "
+        f"SELECT id, task_id{notify_column} FROM inserted"
+    )
+
+
+_INSERT_TASKS_PG = _insert_tasks_pg_statement(notify=False)
+_INSERT_TASKS_PG_NOTIFY = _insert_tasks_pg_statement(notify=True)
 
 
 def get_task_summary(session: Session | Connection, task_id: str) -> Any:
