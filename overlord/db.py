@@ -371,6 +371,14 @@ class _DataVersionWaker:
             self.connection = None
 
 
+def _first_row(cursor: Any) -> Any:
+    return cursor.fetchone()
+
+
+def _all_rows(cursor: Any) -> Any:
+    return cursor.fetchall()
+
+
 class Database:
     """One engine and session factory per process; the transaction boundary helpers."""
 
@@ -546,9 +554,20 @@ class Database:
         """
         sql, names = self._compiled(statement)
         args: Any = tuple(params[name] for name in names) if names else params
+        row: Sequence[Any] | None = self._driver_read(sql, args, _first_row)
+        return row
+
+    def fetch_all(self, sql: str, args: Any) -> list[Sequence[Any]]:
+        """Every row of the read-only driver SQL ``sql`` with the driver's ``args``,
+        read as ``fetch_one`` reads (the caller compiled both, once): short lists
+        and coalesced status reads (``overlord.dbread``)."""
+        rows: list[Sequence[Any]] = self._driver_read(sql, args, _all_rows)
+        return rows
+
+    def _driver_read(self, sql: str, args: Any, fetch: Callable[[Any], T]) -> T:
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
 
-        def attempt() -> Sequence[Any] | None:
+        def attempt() -> T:
             connection = self.engine.raw_connection()
             driver: Any = connection.driver_connection
             cursor = None
@@ -559,13 +578,13 @@ class Database:
                     driver.autocommit = True
                 cursor = connection.cursor()
                 cursor.execute(sql, args)
-                row: Sequence[Any] | None = cursor.fetchone()
+                found = fetch(cursor)
                 cursor.close()
                 if self.dialect == "postgresql":
                     driver.autocommit = False
                 elif self.dialect != "sqlite":
                     connection.commit()  # MariaDB: end the implicit transaction
-                return row
+                return found
             except dbapi_error as error:
                 invalidated = self.engine.dialect.is_disconnect(
                     error, connection.dbapi_connection, cursor

@@ -416,8 +416,11 @@ def _stream_task_list(query: task_service.TaskListQuery) -> Response:
     if task_service.list_needs_transaction(query):
         statuses = database().run(fetch)
     else:
-        # A Session and BEGIN/COMMIT cost more than a short list's one statement.
-        statuses = database().read(fetch)
+        # A Session and BEGIN/COMMIT, even a Core Connection and result, cost more
+        # than a short list's one statement: read on the driver's connection.
+        statuses = task_service.read_short_list(
+            database(), query, now=now, recently_finished=threshold
+        )
     if readable is not None:
         # After the query applied `max`, as Druid filters (securedTaskStatusPlus):
         # a restricted caller may get fewer rows than `max`.
@@ -427,10 +430,14 @@ def _stream_task_list(query: task_service.TaskListQuery) -> Response:
             if status.datasource is not None and readable(status.datasource)
         ]
 
+    if len(statuses) <= STREAM_CHUNK_ROWS:
+        # One chunk's worth: one body, the same bytes (granian then writes it with
+        # a Content-Length instead of iterating a generator through chunked framing).
+        return raw_json_response(
+            f"[{','.join(map(encode_task_status_plus, statuses))}]"
+        )
+
     def generate() -> Iterator[str]:
-        if not statuses:
-            yield "[]"
-            return
         for start in range(0, len(statuses), STREAM_CHUNK_ROWS):
             chunk = statuses[start : start + STREAM_CHUNK_ROWS]
             text = ",".join(map(encode_task_status_plus, chunk))

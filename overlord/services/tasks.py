@@ -527,6 +527,31 @@ def list_task_statuses(
     return statuses
 
 
+def read_short_list(
+    database: Database,
+    query: TaskListQuery,
+    *,
+    now: dt.datetime,
+    recently_finished: dt.timedelta,
+) -> list[TaskStatusPlus]:
+    """``list_task_statuses`` for a query ``list_needs_transaction`` refuses (one
+    statement, at most ``LIST_BATCH`` complete rows), on the store's raw driver
+    read (``task_store.read_complete_tasks``)."""
+    assert not list_needs_transaction(query)
+    assert query.max_complete is not None
+    if query.max_complete == 0:
+        return []
+    since = minus_clamped(now, query.created_within or recently_finished)
+    rows = task_store.read_complete_tasks(
+        database,
+        created_since=since,
+        datasource=query.datasource,
+        task_type=query.task_type,
+        limit=query.max_complete,
+    )
+    return statuses_for_list(rows)
+
+
 def list_needs_transaction(query: TaskListQuery) -> bool:
     """False when ``list_task_statuses`` makes at most one statement, for at most
     ``LIST_BATCH`` rows: then a connection without a transaction (``Database.read``)
