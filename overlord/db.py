@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from overlord.config import Settings
 from overlord.dbgroup import GroupWriter
 from overlord.errors import DatabaseBusy
+from overlord.fileturn import FileTurn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -395,6 +396,15 @@ class Database:
         # → 230 to 320 rps. Other processes still meet the busy handler, one
         # writer each: that is the p99 left.
         self._sqlite_writer = threading.RLock()
+        # ... and the writers of all processes on the file queue on its flock
+        # (``fileturn``) instead of sleeping in the busy handler. POST /task p99
+        # at 16 connections (group commit on, 3 alternating runs, load 8-10):
+        # 276, 207, 468 ms → 46, 131, 42 ms; rps unchanged within the noise.
+        self._file_turn: FileTurn | None = None
+        if self.dialect == "sqlite":
+            path = make_url(settings.database_url).database or ""
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self._file_turn = FileTurn(path)
         self._compiled_statements: dict[ClauseElement, tuple[str, tuple[str, ...]]] = {}
         self._groups: dict[str, GroupWriter[Any, Any]] = {}
         self._groups_lock = threading.Lock()
@@ -425,11 +435,14 @@ class Database:
         # timeout here goes on to BEGIN IMMEDIATE, whose busy handler then
         # decides, so a thread of this process holding a write transaction
         # open never blocks another forever.
-        queued = self._sqlite_writer.acquire(
-            timeout=self.settings.db_busy_timeout.total_seconds()
-        )
+        timeout = self.settings.db_busy_timeout.total_seconds()
+        queued = self._sqlite_writer.acquire(timeout=timeout)
         try:
-            yield
+            if queued and self._file_turn is not None:
+                with self._file_turn.turn(timeout):
+                    yield
+            else:
+                yield
         finally:
             if queued:
                 self._sqlite_writer.release()
@@ -675,3 +688,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._file_turn is not None:
+            self._file_turn.close()
