@@ -371,7 +371,7 @@ def read_task_summary(database: Database, task_id: str) -> TaskSummary | None:
 # status query at the database, which shares the 2 cores. Status rps ÷ health
 # rps, coalescing off → on, 2 alternating rounds, load 7-11: PostgreSQL 0.38,
 # 0.41 → 0.55, 0.45; MariaDB 0.23, 0.30 → 0.40, 0.53; SQLite 0.57, 0.58 → 0.65,
-# 0.60. In process, 8 threads on SQLite: 45 % of queries read 2 to 8 ids.
+# 0.60. In process, 8 threads on SQLite: 42 % of queries read 2 to 8 ids.
 _IN_LIST_MAX = 64
 _SUMMARIES_BY_IDS: dict[tuple[Any, ...], tuple[str, bool]] = {}
 
