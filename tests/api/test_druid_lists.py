@@ -600,3 +600,39 @@ def test_tasks_streams_a_long_list_as_one_json_array(
     assert body[-1] == status_plus("live_0599", now - dt.timedelta(seconds=3001))
     # Rows arrive in batches from the same two queries, never one query per batch.
     assert len(data_queries(statements)) == 2
+
+
+def test_short_complete_list_read_raw_gives_the_transactional_lists_bytes(
+    client: FlaskClient, db: Database
+) -> None:
+    # `state=complete&max<=500` reads on the driver's connection
+    # (services.tasks.read_short_list); without max, in a transaction: the same rows.
+    now = utcnow()
+    with db.transaction(write=True) as session:
+        for index in range(30):
+            make_complete_task(
+                session,
+                task_id=f"done_{index:02d}",
+                group_id=f"group ✓ {index}" if index % 3 else f"done_{index:02d}",
+                created_at=now - dt.timedelta(minutes=index, microseconds=index),
+                status=TaskState.FAILED if index % 2 else TaskState.SUCCESS,
+                error_msg='quote " and ✓' if index % 2 else None,
+                duration_ms=index * 1000,
+                location_host="worker-1" if index % 4 else None,
+                location_port=8100 if index % 4 else -1,
+                datasource="koala" if index % 5 else "wiki",
+            )
+        make_task(session, task_id="still_running", created_at=now)
+
+    raw = client.get(f"{BASE}/tasks?state=complete&max=500")
+    transactional = client.get(f"{BASE}/tasks?state=complete")
+    limited = client.get(f"{BASE}/tasks?state=complete&max=7&datasource=koala")
+
+    assert raw.status_code == transactional.status_code == limited.status_code == 200
+    assert raw.get_data() == transactional.get_data()
+    body = json.loads(raw.get_data())
+    assert [row["id"] for row in body] == [f"done_{index:02d}" for index in range(30)]
+    assert (
+        json.loads(limited.get_data())
+        == [row for row in body if row["dataSource"] == "koala"][:7]
+    )

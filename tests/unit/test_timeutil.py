@@ -67,6 +67,18 @@ def test_format_druid_renders_utc_milliseconds_z(value: dt.datetime, text: str) 
     assert format_druid(value) == text
 
 
+def test_format_druid_memoised_gives_each_instant_its_own_utc_text() -> None:
+    # Memoised by value: an equal instant in another zone (an equal key) must
+    # give the text the UTC value gives, and nearby instants their own.
+    utc = dt.datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=dt.UTC)
+    plus_two = utc.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    assert format_druid(utc) == "2024-05-06T07:08:09.123Z"
+    assert format_druid(plus_two) == "2024-05-06T07:08:09.123Z"
+    assert format_druid(plus_two + dt.timedelta(milliseconds=1)) == (
+        "2024-05-06T07:08:09.124Z"
+    )
+
+
 def test_to_millis_aware_datetime_counts_ms_from_epoch() -> None:
     assert to_millis(EPOCH) == 0
     assert to_millis(_at(2024, 1, 1, 0, 0, 0, 5000)) == 1_704_067_200_005
