@@ -42,7 +42,9 @@ class GroupWriter(Generic[ItemT, ResultT]):
     each item in order, its result or the exception (a domain error such as a
     taken id) that item's caller should see; it raises when the transaction as
     a whole failed. Then each item is written again alone through
-    ``run_batch([item])``, so one bad item cannot fail the others.
+    ``run_batch([item])``, so one bad item cannot fail the others, unless
+    ``shared(error)`` says the error is the database's, not an item's (busy,
+    unreachable): then every item of the batch gets it, without n more tries.
     """
 
     def __init__(
@@ -50,8 +52,10 @@ class GroupWriter(Generic[ItemT, ResultT]):
         run_batch: Callable[[Sequence[ItemT]], Sequence[ResultT | BaseException]],
         *,
         max_batch: int = MAX_BATCH,
+        shared: Callable[[BaseException], bool] = lambda _error: False,
     ) -> None:
         self._run_batch = run_batch
+        self._shared = shared
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -96,8 +100,8 @@ class GroupWriter(Generic[ItemT, ResultT]):
             try:
                 outcomes = self._run_batch([slot.item for slot in batch])
             except Exception as error:
-                if len(batch) == 1:
-                    outcomes = [error]
+                if len(batch) == 1 or self._shared(error):
+                    outcomes = [error] * len(batch)
                 else:
                     outcomes = [self._alone(slot.item) for slot in batch]
             for slot, outcome in zip(batch, outcomes, strict=True):
