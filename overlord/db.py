@@ -206,6 +206,23 @@ def is_retryable(error: BaseException) -> bool:
     return "database is locked" in message or "database table is locked" in message
 
 
+def _is_shared_error(error: BaseException) -> bool:
+    """A failed batch's error that is the database's (busy after the retries,
+    unreachable, connection lost), not one item's: the group writer gives it to
+    every item instead of writing each again alone."""
+    if isinstance(error, DatabaseBusy):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    code = (getattr(error.orig, "args", None) or (None,))[0]
+    # pymysql makes every server error it does not map an OperationalError, one
+    # row's bad data included: only its client errors (2000-2999: cannot
+    # connect, server gone away) are the database's.
+    return not isinstance(code, int) or 2000 <= code < 3000
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Any driver error, or a transaction that stayed busy: what a worker rides out
     by backing off, never by failing tasks."""
@@ -516,7 +533,8 @@ class Database:
                         lambda items: self.write(
                             lambda connection: step(connection, items),
                             one_statement=one_statement,
-                        )
+                        ),
+                        shared=_is_shared_error,
                     )
                     self._groups[group] = writer
         return writer

@@ -120,3 +120,16 @@ def test_a_lone_failure_is_its_items_error_and_the_writer_goes_on() -> None:
     with pytest.raises(RuntimeError, match="no"):
         writer.submit("bad")
     assert writer.submit("ok") == "OK"
+
+
+def test_an_error_of_the_database_fails_the_batch_without_retries() -> None:
+    batches = _Batches(fail_with="b")
+    writer: GroupWriter[str, str] = GroupWriter(
+        batches, shared=lambda error: isinstance(error, RuntimeError)
+    )
+
+    outcomes = _run(writer, batches, ["a", "b", "c"])
+
+    assert len(batches.seen) == 2  # no item written again alone
+    assert outcomes["a"] == "A"
+    assert all(isinstance(outcomes[item], RuntimeError) for item in "bc")
