@@ -164,6 +164,19 @@ def _entry(result: Any) -> dict[str, float]:
     return {"rps": result.rps, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}
 
 
+def measure_submits(
+    load: Any, port: int, args: argparse.Namespace
+) -> dict[str, common.Result]:
+    """POST /task (noop) on ``--connections`` connections for ``--seconds``."""
+    return common.measure_round_robin(
+        load,
+        port,
+        [("submit", NOOP_SUBMIT, args.connections)],
+        seconds=args.seconds,
+        warmup=args.warmup,
+    )
+
+
 def bench_backend(
     load: LoadGenerator, backend: str, folder: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -179,13 +192,7 @@ def bench_backend(
             with common.Server(
                 f"serve ({backend})", serve_argv(port, url, args), port, env
             ):
-                measured = common.measure_round_robin(
-                    load,
-                    port,
-                    [("submit", NOOP_SUBMIT, args.connections)],
-                    seconds=args.seconds,
-                    warmup=args.warmup,
-                )
+                measured = measure_submits(load, port, args)
             figures["small"] = {name: _entry(r) for name, r in measured.items()}
             return figures
         with common.Server(
@@ -206,15 +213,7 @@ def bench_backend(
                 load, port, plan, seconds=args.seconds, warmup=args.warmup
             )
             # Submits last: each leaves an active task that _tasks would list.
-            measured.update(
-                common.measure_round_robin(
-                    load,
-                    port,
-                    [("submit", NOOP_SUBMIT, args.connections)],
-                    seconds=args.seconds,
-                    warmup=args.warmup,
-                )
-            )
+            measured.update(measure_submits(load, port, args))
             figures["small"] = {name: _entry(r) for name, r in measured.items()}
             if full:
                 # The submitted noops (datasource "none") end, so the large phase
