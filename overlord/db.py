@@ -135,7 +135,7 @@ def _ping_idle_connections(engine: Engine) -> None:
             cursor.fetchall()
             cursor.close()
             # End the transaction the ping opened: a connection handed out INTRANS
-            # could not be switched to autocommit (Database.read).
+            # could not be switched to autocommit (Database.fetch_one).
             dbapi_connection.rollback()
         except Exception as error:
             raise DisconnectionError(str(error)) from error
@@ -160,15 +160,8 @@ def _setup_sqlite(engine: Engine, settings: Settings) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        options = connection.get_execution_options()
-        if options.get(_SQLITE_AUTOCOMMIT):
-            # Database.read(): one statement in autocommit mode is its own snapshot.
-            return
-        immediate = options.get("sqlite_immediate")
+        immediate = connection.get_execution_options().get("sqlite_immediate")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-_SQLITE_AUTOCOMMIT = "overlord_sqlite_autocommit"
 
 
 def database_now(session: Session) -> dt.datetime:
@@ -538,37 +531,6 @@ class Database:
                     )
                     self._groups[group] = writer
         return writer
-
-    def read(self, statement: Callable[[Connection], T]) -> T:
-        """Run ``statement``, which must make ONE read-only SQL statement, on a
-        pooled Core connection without a transaction around it (retried like
-        ``run``).
-
-        A lone statement sees one consistent snapshot anyway; BEGIN and COMMIT
-        only add round trips, and a Session's bookkeeping costs more CPU than the
-        query. PostgreSQL (psycopg sends BEGIN as a command of its own) and SQLite
-        run it in autocommit mode; MariaDB keeps its implicit transaction (pymysql
-        would spend a round trip on each autocommit switch, and sends no BEGIN).
-        CPU per status read: SQLite 167 → 95 µs, PostgreSQL 357 → 269 µs
-        (``Database.run`` with a Session vs this, same process).
-        """
-        if self.dialect == "postgresql":
-            options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
-        elif self.dialect == "sqlite":
-            options = {_SQLITE_AUTOCOMMIT: True}
-        else:
-            options = {}
-
-        def attempt() -> T:
-            with self.engine.connect() as connection:
-                if options:
-                    connection = connection.execution_options(**options)
-                result = statement(connection)
-                if not options:
-                    connection.commit()
-                return result
-
-        return self._retrying(attempt, what="read")
 
     def fetch_one(
         self, statement: ClauseElement, params: Mapping[str, Any]

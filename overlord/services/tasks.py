@@ -554,7 +554,7 @@ def read_short_list(
 
 def list_needs_transaction(query: TaskListQuery) -> bool:
     """False when ``list_task_statuses`` makes at most one statement, for at most
-    ``LIST_BATCH`` rows: then a connection without a transaction (``Database.read``)
+    ``LIST_BATCH`` rows: then a connection without a transaction (``read_short_list``)
     gives a consistent answer. Longer lists read through a server-side cursor,
     which PostgreSQL opens only inside a transaction, and ``state``-less ones
     make two statements."""

@@ -108,14 +108,11 @@ def _submit_concurrently(
             outcomes[task_id] = writer.submit(_item(task_id))
         except Exception as error:
             outcomes[task_id] = error
-        visible[task_id] = (
-            db.read(
-                lambda c: c.execute(
-                    select(func.count()).where(Task.task_id == task_id)
-                ).scalar_one()
-            )
-            == 1
-        )
+        with db.engine.connect() as connection:
+            count = connection.execute(
+                select(func.count()).where(Task.task_id == task_id)
+            ).scalar_one()
+        visible[task_id] = count == 1
 
     threads = [threading.Thread(target=submit, args=(task_ids[0],))]
     threads[0].start()
