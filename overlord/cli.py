@@ -414,7 +414,9 @@ def worker(
         port=port,
         task_count_metrics=task_count_metrics,
     )
-    runner.install_signal_handlers()
+    # serve's embedded worker (the only user of --die-with-parent) leaves Ctrl-C
+    # to serve, which drains it with SIGTERM.
+    runner.install_signal_handlers(interrupt=not die_with_parent)
     runner.run()
 
 

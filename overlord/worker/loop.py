@@ -168,11 +168,20 @@ class Worker:
         self._context.set_forkserver_preload(FORKSERVER_PRELOAD)
 
     # -- lifecycle ------------------------------------------------------------
-    def install_signal_handlers(self) -> None:
+    def install_signal_handlers(self, *, interrupt: bool = True) -> None:
         """SIGTERM and SIGINT (Ctrl-C reaches the whole group) drain the worker; one
-        held since start-up (``signals.defer_stop_signals``) is delivered now."""
+        held since start-up (``signals.defer_stop_signals``) is delivered now.
+
+        ``interrupt=False`` (serve's embedded worker) ignores SIGINT instead, a
+        held one included: a terminal's Ctrl-C reaches serve's whole process
+        group, and serve drains this worker itself (SIGTERM) once it has set its
+        own stop; a worker draining on its own before that would exit 0 and be
+        restarted by serve's watcher in the middle of the stop."""
         signal.signal(signal.SIGTERM, lambda *_: self.draining.set())
-        signal.signal(signal.SIGINT, lambda *_: self.draining.set())
+        if interrupt:
+            signal.signal(signal.SIGINT, lambda *_: self.draining.set())
+        else:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         resume_stop_signals()
 
     def run(self) -> None:

@@ -20,12 +20,13 @@ class EmbeddedWorker:
     duties, whatever the HTTP concurrency. Restarted if it dies, until a stop began;
     stopped (drained) when serve stops; dies with a SIGKILLed serve (PR_SET_PDEATHSIG).
 
-    It starts with SIGINT blocked, a signal mask it keeps across exec and hands on
-    to its task processes, so that a terminal's Ctrl-C (SIGINT to serve's whole
-    process group) reaches serve alone, which then drains it with SIGTERM: a
-    SIGINT reaching the worker itself would kill it while it still starts (a
-    KeyboardInterrupt before its handlers exist) and let the watcher respawn it in
-    the middle of the stop. It stays in serve's process group, so that whoever
+    It starts with SIGINT blocked, a signal mask it keeps across exec, and once
+    its handlers exist it ignores SIGINT (``--die-with-parent``), so that a
+    terminal's Ctrl-C (SIGINT to serve's whole process group) reaches serve alone,
+    which then drains it with SIGTERM: a SIGINT reaching the worker itself would
+    kill it while it still starts (a KeyboardInterrupt before its handlers exist),
+    or drain it to exit 0 before serve's stop began, and let the watcher respawn
+    it in the middle of the stop (seen once in CI at the ``http-spawn`` step). It stays in serve's process group, so that whoever
     kills that group (an operator, a test, a service manager) kills it too: a
     worker that outlives serve while its database is gone would retry forever.
     """
