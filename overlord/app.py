@@ -49,4 +49,5 @@ def create_app(
     security.install(app, settings)
     # Every route came through api/routes.py with its check and its operation.
     routes.verify(app)
+    routes.remember_matches(app.url_map)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Blueprint, Flask
+from werkzeug.routing import Map, Rule
 
 from overlord.api import routes
 from overlord.api.checks import STATE_RESOURCE, Unsecured
@@ -112,3 +113,75 @@ def test_metrics_label_is_the_template_of_a_declared_route_only() -> None:
     rule, _ = adapter.match("/bare/abc", return_rule=True)
     assert routes.label(rule) == "<unmatched>"
     assert routes.label(None) == "<unmatched>"
+
+
+def _remembering_app() -> Flask:
+    app = Flask("remembering")
+    app.url_map.strict_slashes = False
+
+    @app.get("/task/<path:task_id>/status")
+    def status(task_id: str) -> str:
+        return task_id
+
+    @app.post("/task")
+    def submit() -> str:
+        return "posted"
+
+    routes.remember_matches(app.url_map)
+    return app
+
+
+def test_matches_are_remembered_and_each_gets_its_own_view_arguments() -> None:
+    app = _remembering_app()
+    matcher = app.url_map._matcher
+    assert isinstance(matcher, routes._RememberingMatcher)
+    adapter = app.url_map.bind("localhost")
+
+    rule, values = adapter.match("/task/a%2Fb/status", return_rule=True)
+    values["task_id"] = "mutated by a view"
+    again, values_again = adapter.match("/task/a%2Fb/status", return_rule=True)
+
+    assert again is rule
+    assert values_again == {"task_id": "a%2Fb"}
+    assert list(matcher._remembered) == [("", "/task/a%2Fb/status", "GET", False)]
+    client = app.test_client()
+    assert client.get("/task/x/y/status").text == "x/y"
+    assert client.get("/task/x/y/status").text == "x/y"
+
+
+def test_misses_raise_as_before_and_are_not_remembered() -> None:
+    app = _remembering_app()
+    client = app.test_client()
+
+    assert client.get("/nothing").status_code == 404
+    assert client.get("/task").status_code == 405
+    assert client.get("/task").headers["Allow"] == "POST, OPTIONS"
+    assert app.url_map._matcher._remembered == {}  # type: ignore[attr-defined]
+
+
+def test_a_rule_added_later_forgets_what_was_remembered() -> None:
+    url_map = Map([Rule("/task/<path:task_id>/status", endpoint="status")])
+    routes.remember_matches(url_map)
+    adapter = url_map.bind("localhost")
+    assert adapter.match("/task/x/y/status") == ("status", {"task_id": "x/y"})
+
+    url_map.add(Rule("/task/<path:task_id>/y/status", endpoint="nested"))
+
+    assert url_map._matcher._remembered == {}  # type: ignore[attr-defined]
+    assert url_map.bind("localhost").match("/task/x/y/status") == (
+        "nested",
+        {"task_id": "x"},
+    )
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routes, "MATCH_CACHE_SIZE", 3)
+    app = _remembering_app()
+    client = app.test_client()
+    for n in range(7):
+        assert client.get(f"/task/t{n}/status").text == f"t{n}"
+        assert len(app.url_map._matcher._remembered) <= 3  # type: ignore[attr-defined]
+
+
+def test_the_service_app_remembers_its_matches(app: Flask) -> None:
+    assert isinstance(app.url_map._matcher, routes._RememberingMatcher)
