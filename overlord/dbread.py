@@ -12,7 +12,8 @@ snapshot taken after it was asked, exactly as its own query would have: a status
 asked after a shutdown's 200 shows FAILED. Nothing is kept after a query's
 waiters have their rows: there is no cache.
 
-Imports only the standard library and ``overlord.db`` (for the registry's key).
+Imports only the standard library and ``overlord.db`` (the registry's key, and
+the connection each coalescer keeps).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from overlord.db import Database
+from overlord.db import Database, HeldReader
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -96,26 +97,28 @@ _COALESCERS: weakref.WeakKeyDictionary[Database, dict[str, Any]] = (
 _REGISTRY_LOCK = threading.Lock()
 
 
-def _alive(ref: weakref.ref[Database]) -> Database:
-    database = ref()
-    assert database is not None  # a caller holds it while it reads
-    return database
+def _alive(ref: weakref.ref[HeldReader]) -> HeldReader:
+    reader = ref()
+    assert reader is not None  # its database holds it; a caller holds that
+    return reader
 
 
 def coalescer(
     database: Database,
     name: str,
-    fetch: Callable[[Database, Sequence[K]], Mapping[K, V]],
+    fetch: Callable[[HeldReader, Sequence[K]], Mapping[K, V]],
 ) -> ReadCoalescer[K, V]:
     """The process's ``ReadCoalescer`` called ``name`` for ``database`` (made on
-    first use, after any fork: its lock belongs to this process)."""
+    first use, after any fork: its lock belongs to this process). Its reads run
+    one at a time, so they keep one connection (``Database.held_reader``)."""
     found = _COALESCERS.get(database)
     if found is not None and name in found:
         return found[name]  # type: ignore[no-any-return]
     with _REGISTRY_LOCK:
         named = _COALESCERS.setdefault(database, {})
         if name not in named:
-            # A weak reference: the registry's values must not keep its key alive.
-            ref = weakref.ref(database)
+            # A weak reference: the registry's values must not keep its key (the
+            # database, which the reader holds) alive.
+            ref = weakref.ref(database.held_reader())
             named[name] = ReadCoalescer(lambda keys: fetch(_alive(ref), keys))
         return named[name]  # type: ignore[no-any-return]
