@@ -12,8 +12,13 @@ from sqlalchemy import select
 
 from overlord.db import Database
 from overlord.states import RunnerState, TaskState
-from overlord.store.models import AuditEntry, Task, TaskLock
-from tests.factories import make_complete_task, make_lock, make_task
+from overlord.store.models import AuditEntry, PendingSegment, Task, TaskLock
+from tests.factories import (
+    make_complete_task,
+    make_lock,
+    make_pending_segment,
+    make_task,
+)
 
 BASE = "/druid/indexer/v1"
 CREATED = dt.datetime(2024, 3, 4, 5, 6, 7, 890000, tzinfo=dt.UTC)
@@ -237,6 +242,23 @@ def test_shutdown_all_tasks_fails_only_active_tasks_of_the_datasource(
             runner_status=RunnerState.RUNNING,
         )
         make_lock(session, other)
+        # Pending segments allocated by an ended task go; the rest stay.
+        for allocator, datasource in [
+            ("a1", "wiki"),
+            ("a3", "wiki"),
+            ("d1", "wiki"),
+            ("k1", "koala"),
+            (None, "wiki"),
+        ]:
+            make_pending_segment(
+                session,
+                datasource=datasource,
+                created=CREATED,
+                start=CREATED,
+                end=CREATED + dt.timedelta(hours=1),
+                sequence_name=f"seq_{allocator}",
+                task_allocator_id=allocator,
+            )
 
     response = client.post(
         f"{BASE}/datasources/wiki/shutdownAllTasks",
@@ -256,6 +278,12 @@ def test_shutdown_all_tasks_fails_only_active_tasks_of_the_datasource(
         "k1": (TaskState.RUNNING, RunnerState.RUNNING, True, None),
     }
     assert lock_owners(db) == ["k1"]
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(PendingSegment.sequence_name))) == [
+            "seq_None",
+            "seq_d1",
+            "seq_k1",
+        ]
     assert audit_rows(db) == [
         (
             "wiki",
