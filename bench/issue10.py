@@ -9,7 +9,8 @@ Per backend (SQLite and PostgreSQL; MariaDB gives the status and submit rows onl
 * ``overlord serve --workers 0`` with 1 k stored complete tasks: health (16 and 1
   connections), status (16), the complete list and ``GET /_tasks`` (1), measured
   round-robin in 1 s slices (``bench.common.measure_round_robin``); then submit
-  (16) alone, its tasks shut down afterwards;
+  (16) in 1 s slices taken in turn with the raw INSERTs' (``measure_submits``),
+  its tasks shut down afterwards;
 * the same server after a fill to ``--large`` stored tasks: health (1), list and
   ``_tasks`` (1);
 * ``shutdownAllTasks`` of ``--shutdown-tasks`` active tasks against one set-based
@@ -36,7 +37,15 @@ from sqlalchemy import create_engine, delete, insert, text, update
 from bench import common, runtime
 from bench.api_ratios import LIST_COMPLETE, serve_argv
 from bench.fill import fill_complete_tasks
-from bench.load import HEALTH, NOOP_SUBMIT, LoadGenerator, Request, choose
+from bench.load import (
+    HEALTH,
+    NOOP_SUBMIT,
+    LoadGenerator,
+    Request,
+    Result,
+    choose,
+    merge,
+)
 from bench.servers import status_request
 from overlord.config import Settings
 from overlord.db import make_engine
@@ -49,44 +58,58 @@ ROW = "x" * 800
 SHUTDOWN_DATASOURCE = "bench_shutdown"
 
 
-def raw_inserts(url: str, seconds: float, threads: int) -> dict[str, float]:
-    """Durable INSERT+COMMIT rate and p99 (ms) of 16 threads through the service's
-    engine set-up."""
-    engine = make_engine(Settings(database_url=url))
-    dialect = engine.dialect.name
-    key = {
-        "sqlite": "id INTEGER PRIMARY KEY",
-        "postgresql": "id BIGSERIAL PRIMARY KEY",
-    }.get(dialect, "id BIGINT AUTO_INCREMENT PRIMARY KEY")
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"CREATE TABLE bench_raw ({key}, body TEXT)")
-    statement = text("INSERT INTO bench_raw (body) VALUES (:body)")
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    stop_at = time.monotonic() + seconds
+class RawInserts:
+    """Durable INSERT+COMMIT of an 800-byte row by ``threads`` threads through the
+    service's engine set-up, measured in slices (``run``) so that they can be
+    taken in turn with the submits they are the baseline of."""
 
-    def loop(index: int) -> None:
-        while time.monotonic() < stop_at:
-            began = time.perf_counter()
-            with engine.connect() as connection:
-                if dialect == "sqlite":
-                    connection = connection.execution_options(sqlite_immediate=True)
-                with connection.begin():
-                    connection.execute(statement, {"body": ROW})
-            latencies[index].append(time.perf_counter() - began)
+    def __init__(self, url: str, threads: int) -> None:
+        self.engine = make_engine(Settings(database_url=url))
+        self.threads = threads
+        dialect = self.engine.dialect.name
+        self.sqlite = dialect == "sqlite"
+        key = {
+            "sqlite": "id INTEGER PRIMARY KEY",
+            "postgresql": "id BIGSERIAL PRIMARY KEY",
+        }.get(dialect, "id BIGINT AUTO_INCREMENT PRIMARY KEY")
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE bench_raw ({key}, body TEXT)")
+        self.statement = text("INSERT INTO bench_raw (body) VALUES (:body)")
 
-    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE bench_raw")
-    engine.dispose()
-    every = sorted(value for part in latencies for value in part)
-    return {
-        "rps": len(every) / seconds,
-        "p99_ms": every[min(len(every) - 1, int(0.99 * len(every)))] * 1000,
-    }
+    def run(self, seconds: float) -> Result:
+        latencies: list[list[float]] = [[] for _ in range(self.threads)]
+        stop_at = time.monotonic() + seconds
+
+        def loop(index: int) -> None:
+            while time.monotonic() < stop_at:
+                began = time.perf_counter()
+                with self.engine.connect() as connection:
+                    if self.sqlite:
+                        connection = connection.execution_options(sqlite_immediate=True)
+                    with connection.begin():
+                        connection.execute(self.statement, {"body": ROW})
+                latencies[index].append(time.perf_counter() - began)
+
+        began = time.monotonic()
+        workers = [
+            threading.Thread(target=loop, args=(i,)) for i in range(self.threads)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        every = [value * 1000 for part in latencies for value in part]
+        return Result(
+            requests=len(every),
+            seconds=time.monotonic() - began,
+            errors=0,
+            quantiles=tuple((value, 1.0) for value in every),
+        )
+
+    def close(self) -> None:
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE bench_raw")
+        self.engine.dispose()
 
 
 def _active_rows(count: int) -> list[dict[str, Any]]:
@@ -165,16 +188,29 @@ def _entry(result: Any) -> dict[str, float]:
 
 
 def measure_submits(
-    load: Any, port: int, args: argparse.Namespace
-) -> dict[str, common.Result]:
-    """POST /task (noop) on ``--connections`` connections for ``--seconds``."""
-    return common.measure_round_robin(
-        load,
-        port,
-        [("submit", NOOP_SUBMIT, args.connections)],
-        seconds=args.seconds,
-        warmup=args.warmup,
-    )
+    load: Any, port: int, url: str, args: argparse.Namespace
+) -> dict[str, Result]:
+    """POST /task (noop) on ``--connections`` connections and its baseline, the raw
+    durable INSERTs on as many threads, for ``--seconds`` each, in 1 s slices
+    taken in turn (raw, submit, raw, submit, …): a disk whose fsyncs slow down
+    for a few seconds then slows both sides, not one (measured one after the
+    other, the ratio on PostgreSQL swung 0.26-0.55 in two runs in a row)."""
+    raw = RawInserts(url, args.connections)
+    try:
+        if args.warmup > 0:
+            raw.run(args.warmup)
+            load.run(
+                port, NOOP_SUBMIT, connections=args.connections, seconds=args.warmup
+            )
+        raws, submits = [], []
+        for _ in range(max(1, round(args.seconds))):
+            raws.append(raw.run(1.0))
+            submits.append(
+                load.run(port, NOOP_SUBMIT, connections=args.connections, seconds=1.0)
+            )
+    finally:
+        raw.close()
+    return {"raw": merge(raws), "submit": merge(submits)}
 
 
 def bench_backend(
@@ -184,7 +220,6 @@ def bench_backend(
     figures: dict[str, Any] = {"backend": backend}
     with common.temp_database(backend, folder) as url:
         common.migrate(url)
-        figures["raw"] = raw_inserts(url, args.seconds, args.connections)
         fill_complete_tasks(url, 0, args.small)
         env = common.server_env(url, http_threads=args.http_threads)
         port = common.free_port()
@@ -192,7 +227,7 @@ def bench_backend(
             with common.Server(
                 f"serve ({backend})", serve_argv(port, url, args), port, env
             ):
-                measured = measure_submits(load, port, args)
+                measured = measure_submits(load, port, url, args)
             figures["small"] = {name: _entry(r) for name, r in measured.items()}
             return figures
         with common.Server(
@@ -213,7 +248,7 @@ def bench_backend(
                 load, port, plan, seconds=args.seconds, warmup=args.warmup
             )
             # Submits last: each leaves an active task that _tasks would list.
-            measured.update(measure_submits(load, port, args))
+            measured.update(measure_submits(load, port, url, args))
             figures["small"] = {name: _entry(r) for name, r in measured.items()}
             if full:
                 # The submitted noops (datasource "none") end, so the large phase
@@ -261,7 +296,7 @@ def bench_backend(
 def rows_of(figures: dict[str, Any], large: str) -> list[list[Any]]:
     backend = figures["backend"]
     small = figures["small"]
-    raw = figures["raw"]
+    raw = small["raw"]
     status_goal = 0.70 if backend == "sqlite" else 0.50
     rows: list[list[Any]] = []
     only_submit = "status" not in small

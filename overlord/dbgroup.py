@@ -8,7 +8,7 @@ returns only once the batch holding its item has committed (or failed), so a
 
 Why: a commit is what a durable write waits on (fsync on SQLite, the WAL flush
 and, for a transaction that NOTIFYs, PostgreSQL's global commit lock): one
-commit per batch instead of one per item. See ``Database.write_grouped``.
+commit per batch instead of one per item. See ``Database.batch_writer``.
 POST /task at 16 connections on serve's 2 HTTP processes (``bench.issue10
 --submit-only``, before and after back to back, load 3-5): rps 573 → 935
 SQLite (with ``fileturn``), 478 → 1318 PostgreSQL, 545 → 918 MariaDB; p99 85 →

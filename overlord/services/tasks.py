@@ -20,7 +20,6 @@ from overlord.errors import (
     LogNotFound,
     NoActiveTasks,
     ReportNotFound,
-    TaskAlreadyExists,
     TaskNotFound,
 )
 from overlord.jackson import value_kind
@@ -124,7 +123,7 @@ def store_submission_grouped(
     database: Database, prepared: PreparedSubmission
 ) -> Submission:
     """``store_submission`` through the process's group commit
-    (``Database.write_grouped``): concurrent submits of this process share one
+    (``store.tasks.submit_grouped``): concurrent submits of this process share one
     transaction, one statement on PostgreSQL. Returns once that transaction has
     committed, so a 200 still means committed.
 
@@ -132,16 +131,8 @@ def store_submission_grouped(
         TaskAlreadyExists: the id is taken (nothing of this task is written;
             the other submits of the batch are not affected).
     """
-    surrogate_id = database.write_grouped(
-        "submit", (prepared.task, prepared.audit), _store_batch, one_statement=True
-    )
+    surrogate_id = task_store.submit_grouped(database, (prepared.task, prepared.audit))
     return Submission(task_id=prepared.task.task_id, surrogate_id=surrogate_id)
-
-
-def _store_batch(
-    connection: Connection, items: Sequence[task_store.Submitted]
-) -> list[int | TaskAlreadyExists]:
-    return task_store.insert_tasks(connection, items, notify=True)
 
 
 def prepare_submission(

@@ -209,7 +209,7 @@ Submitted = tuple[NewTask, NewAuditEntry | None]
 def insert_tasks(
     connection: Connection, items: Sequence[Submitted], *, notify: bool = False
 ) -> list[int | TaskAlreadyExists]:
-    """``insert_task`` for a batch (a group commit, ``Database.write_grouped``):
+    """``insert_task`` for a batch (a group commit, ``submit_grouped``):
     each item's surrogate key, or ``TaskAlreadyExists`` for an item whose id is
     taken (by a stored task or by an earlier item of the batch; nothing of it is
     written). Raises only when the batch as a whole failed.
@@ -218,6 +218,65 @@ def insert_tasks(
     run it in autocommit mode. SQLite and MariaDB: one multi-row INSERT of the
     tasks (SQLAlchemy's "insertmanyvalues"), one executemany of the audit rows.
     """
+
+    def insert_unique(unique: Sequence[Submitted]) -> dict[str, int]:
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            statement = _INSERT_TASKS_PG_NOTIFY if notify else _INSERT_TASKS_PG
+            rows = connection.execute(statement, {"batch": _pg_batch(unique)})
+            return {row[1]: int(row[0]) for row in rows}
+        if dialect == "sqlite":
+            rows = connection.execute(
+                _INSERT_TASKS_IF_ABSENT, [_task_values(new) for new, _ in unique]
+            )
+            found = {task_id: int(key) for key, task_id in rows}
+        else:
+            found = _insert_tasks_mariadb(connection, unique)
+        _insert_audits(connection, unique, found)
+        return found
+
+    return _each_outcome(items, insert_unique)
+
+
+def submit_grouped(database: Database, item: Submitted) -> int:
+    """Insert one submitted task (and its audit row, and wake the workers)
+    through the process's group commit (``Database.batch_writer``): concurrent
+    submits share one transaction, ``insert_tasks``. Returns its surrogate key
+    once that transaction has committed.
+
+    PostgreSQL: the batch's one statement straight on the driver
+    (``Database.execute_alone``): CPU per submit (3000 noop POSTs in process,
+    one thread, 4 alternating runs) 535-635 → 411-544 µs.
+
+    Raises:
+        TaskAlreadyExists: the id is taken (nothing of this task is written).
+    """
+    if database.dialect == "postgresql":
+
+        def insert_unique(unique: Sequence[Submitted]) -> dict[str, int]:
+            rows = database.execute_alone(
+                _INSERT_TASKS_PG_NOTIFY, {"batch": _pg_batch(unique)}
+            )
+            return {row[1]: int(row[0]) for row in rows}
+
+        writer = database.batch_writer(
+            "submit", lambda items: _each_outcome(items, insert_unique)
+        )
+    else:
+        writer = database.group_writer(
+            "submit",
+            lambda connection, items: insert_tasks(connection, items, notify=True),
+        )
+    return int(writer.submit(item))
+
+
+def _each_outcome(
+    items: Sequence[Submitted],
+    insert_unique: Callable[[Sequence[Submitted]], dict[str, int]],
+) -> list[int | TaskAlreadyExists]:
+    """Each item's surrogate key, or ``TaskAlreadyExists`` for an id taken by a
+    stored task (``insert_unique`` found no key for it) or by an earlier item of
+    the batch (never given to ``insert_unique``)."""
     outcomes: list[int | TaskAlreadyExists | None] = [None] * len(items)
     first: dict[str, int] = {}
     for index, (new, _audit) in enumerate(items):
@@ -225,19 +284,7 @@ def insert_tasks(
             outcomes[index] = TaskAlreadyExists(new.task_id)
         else:
             first[new.task_id] = index
-    unique = [items[index] for index in first.values()]
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        found = _insert_tasks_pg(connection, unique, notify=notify)
-    elif dialect == "sqlite":
-        rows = connection.execute(
-            _INSERT_TASKS_IF_ABSENT, [_task_values(new) for new, _ in unique]
-        )
-        found = {task_id: int(key) for key, task_id in rows}
-        _insert_audits(connection, unique, found)
-    else:
-        found = _insert_tasks_mariadb(connection, unique)
-        _insert_audits(connection, unique, found)
+    found = insert_unique([items[index] for index in first.values()])
     for task_id, index in first.items():
         key = found.get(task_id)
         outcomes[index] = TaskAlreadyExists(task_id) if key is None else key
@@ -277,9 +324,9 @@ def _insert_tasks_mariadb(
         return found
 
 
-def _insert_tasks_pg(
-    connection: Connection, items: Sequence[Submitted], *, notify: bool
-) -> dict[str, int]:
+def _pg_batch(items: Sequence[Submitted]) -> str:
+    """The one JSON parameter of ``_INSERT_TASKS_PG``: each item's task and audit
+    values, as json_to_recordset reads them."""
     rows: list[dict[str, Any]] = []
     for new, audit in items:
         row = {
@@ -302,10 +349,7 @@ def _insert_tasks_pg(
             for key in _PG_AUDIT_KEYS:
                 row[key] = values[key]
         rows.append(row)
-    statement = _INSERT_TASKS_PG_NOTIFY if notify else _INSERT_TASKS_PG
-    batch = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-    found = connection.execute(statement, {"batch": batch})
-    return {row[1]: int(row[0]) for row in found}
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
 def _task_values(new: NewTask) -> dict[str, Any]:

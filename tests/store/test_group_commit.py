@@ -1,4 +1,5 @@
-"""Group commit of submits (``Database.write_grouped``, ``store.tasks.insert_tasks``):
+"""Group commit of submits (``store.tasks.submit_grouped``, ``insert_tasks``,
+``Database.group_writer``):
 concurrent submits of one process share a transaction, each gets its own outcome,
 and none returns before its batch has committed."""
 
@@ -182,3 +183,16 @@ def test_many_threads_submit_through_the_service(db: Database, threads: int) -> 
 
     tasks, _ = _stored(db)
     assert {f"s{n}": results[n].surrogate_id for n in range(threads)} == tasks
+
+
+def test_a_taken_id_fails_only_its_own_grouped_submit(db: Database) -> None:
+    first = task_store.submit_grouped(db, _item("taken"))
+
+    with pytest.raises(TaskAlreadyExists) as raised:
+        task_store.submit_grouped(db, _item("taken"))
+    other = task_store.submit_grouped(db, _item("other"))
+
+    assert str(raised.value) == "Task[taken] already exists"
+    tasks, audits = _stored(db)
+    assert tasks == {"taken": first, "other": other}
+    assert audits == ["other", "taken"]  # the refused submit wrote no audit row
