@@ -395,11 +395,12 @@ def _all_rows(cursor: Any) -> Any:
     return cursor.fetchall()
 
 
-class HeldReader:
-    """Driver reads (``fetch_one``/``fetch_all``, as ``Database``'s) on ONE
-    connection of its own, kept between reads, in autocommit: for a caller that
-    never reads from two threads at once (``overlord.dbread``'s coalescer, whose
-    reads run one at a time per process).
+class HeldConnection:
+    """Driver reads (``fetch_one``/``fetch_all``, as ``Database``'s) and, on
+    PostgreSQL, one-statement writes (``execute_alone``) on ONE connection of
+    its own, kept between them, in autocommit: for a caller that never uses it
+    from two threads at once (``overlord.dbread``'s coalescer and the submits'
+    group commit, whose reads or batches run one at a time per process).
 
     The pool's checkout and check-in, and switching autocommit on and off
     around each read, cost more than a SQLite point read (5-6 µs of a 17 µs
@@ -430,7 +431,26 @@ class HeldReader:
         rows: list[Sequence[Any]] = self._read(sql, args, _all_rows)
         return rows
 
-    def _read(self, sql: str, args: Any, fetch: Callable[[Any], T]) -> T:
+    def execute_alone(
+        self, statement: ClauseElement, params: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """PostgreSQL: ONE prebuilt statement as its own transaction (autocommit,
+        committed when this returns), its rows as the driver gives them, retried
+        like ``Database.write``; the SQL is compiled once.
+
+        For the group-committed submit (``store.tasks.submit_grouped``): the
+        Core connection, its autocommit execution option and its result
+        machinery cost about a fifth of a submit's CPU (cProfile, CPU clock,
+        3000 noop POSTs in process), the pool's checkout and check-in another
+        sixth of what was left."""
+        assert self.database.dialect == "postgresql"
+        sql, args = self.database.driver_sql(statement, params)
+        rows: list[Sequence[Any]] = self._read(sql, args, _all_rows, what="transaction")
+        return rows
+
+    def _read(
+        self, sql: str, args: Any, fetch: Callable[[Any], T], *, what: str = "read"
+    ) -> T:
         database = self.database
 
         def attempt() -> T:
@@ -458,7 +478,7 @@ class HeldReader:
             self._used_at = time.monotonic()
             return found
 
-        return database._retrying(attempt, what="read")
+        return database._retrying(attempt, what=what)
 
     def _idle(self) -> bool:
         return time.monotonic() - self._used_at >= PING_AFTER_IDLE_SECONDS
@@ -531,7 +551,7 @@ class Database:
         self._compiled_statements: dict[ClauseElement, tuple[str, tuple[str, ...]]] = {}
         self._groups: dict[str, GroupWriter[Any, Any]] = {}
         self._groups_lock = threading.Lock()
-        self._held_readers: list[HeldReader] = []
+        self._held_connections: list[HeldConnection] = []
         self.dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
     @contextlib.contextmanager
@@ -623,44 +643,30 @@ class Database:
         item (``dbgroup.GroupWriter``)."""
         return self.batch_writer(
             group,
-            lambda items: self.write(
-                lambda connection: step(connection, items),
-                one_statement=one_statement,
+            lambda: (
+                lambda items: self.write(
+                    lambda connection: step(connection, items),
+                    one_statement=one_statement,
+                )
             ),
         )
 
     def batch_writer(
-        self, group: str, run_batch: Callable[[Sequence[Any]], Sequence[Any]]
+        self,
+        group: str,
+        make_run_batch: Callable[[], Callable[[Sequence[Any]], Sequence[Any]]],
     ) -> GroupWriter[Any, Any]:
-        """The ``GroupWriter`` of ``group`` (made on first use with ``run_batch``,
-        which writes and commits a batch itself, retried or not)."""
+        """The ``GroupWriter`` of ``group``, made on first use with the
+        ``run_batch`` that ``make_run_batch()`` returns (which writes and commits
+        a batch itself, retried or not)."""
         writer = self._groups.get(group)
         if writer is None:
             with self._groups_lock:
                 writer = self._groups.get(group)
                 if writer is None:
-                    writer = GroupWriter(run_batch, shared=_is_shared_error)
+                    writer = GroupWriter(make_run_batch(), shared=_is_shared_error)
                     self._groups[group] = writer
         return writer
-
-    def execute_alone(
-        self, statement: ClauseElement, params: Mapping[str, Any]
-    ) -> list[Sequence[Any]]:
-        """PostgreSQL: ONE prebuilt statement as its own transaction (autocommit,
-        committed when this returns) on a pooled DB-API connection, its rows as
-        the driver gives them, retried like ``write``; the SQL is compiled once.
-
-        For the group-committed submit (``store.tasks.submit_grouped``): the
-        Core connection, its autocommit execution option and its result
-        machinery cost about a fifth of a submit's CPU (cProfile, CPU clock,
-        3000 noop POSTs in process).
-        """
-        assert self.dialect == "postgresql"
-        sql, args = self.driver_sql(statement, params)
-        rows: list[Sequence[Any]] = self._driver_execute(
-            sql, args, _all_rows, what="transaction"
-        )
-        return rows
 
     def fetch_one(
         self, statement: ClauseElement, params: Mapping[str, Any]
@@ -693,10 +699,10 @@ class Database:
         rows: list[Sequence[Any]] = self._driver_execute(sql, args, _all_rows)
         return rows
 
-    def held_reader(self) -> HeldReader:
-        """A new ``HeldReader`` on this database, closed by ``dispose``."""
-        reader = HeldReader(self)
-        self._held_readers.append(reader)
+    def held_connection(self) -> HeldConnection:
+        """A new ``HeldConnection`` on this database, closed by ``dispose``."""
+        reader = HeldConnection(self)
+        self._held_connections.append(reader)
         return reader
 
     def driver_error(
@@ -821,7 +827,7 @@ class Database:
             session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
-        for reader in self._held_readers:
+        for reader in self._held_connections:
             reader.close()
         self.engine.dispose()
         if self._file_turn is not None:

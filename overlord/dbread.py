@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from overlord.db import Database, HeldReader
+from overlord.db import Database, HeldConnection
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -97,7 +97,7 @@ _COALESCERS: weakref.WeakKeyDictionary[Database, dict[str, Any]] = (
 _REGISTRY_LOCK = threading.Lock()
 
 
-def _alive(ref: weakref.ref[HeldReader]) -> HeldReader:
+def _alive(ref: weakref.ref[HeldConnection]) -> HeldConnection:
     reader = ref()
     assert reader is not None  # its database holds it; a caller holds that
     return reader
@@ -106,11 +106,11 @@ def _alive(ref: weakref.ref[HeldReader]) -> HeldReader:
 def coalescer(
     database: Database,
     name: str,
-    fetch: Callable[[HeldReader, Sequence[K]], Mapping[K, V]],
+    fetch: Callable[[HeldConnection, Sequence[K]], Mapping[K, V]],
 ) -> ReadCoalescer[K, V]:
     """The process's ``ReadCoalescer`` called ``name`` for ``database`` (made on
     first use, after any fork: its lock belongs to this process). Its reads run
-    one at a time, so they keep one connection (``Database.held_reader``)."""
+    one at a time, so they keep one connection (``Database.held_connection``)."""
     found = _COALESCERS.get(database)
     if found is not None and name in found:
         return found[name]  # type: ignore[no-any-return]
@@ -119,6 +119,6 @@ def coalescer(
         if name not in named:
             # A weak reference: the registry's values must not keep its key (the
             # database, which the reader holds) alive.
-            ref = weakref.ref(database.held_reader())
+            ref = weakref.ref(database.held_connection())
             named[name] = ReadCoalescer(lambda keys: fetch(_alive(ref), keys))
         return named[name]  # type: ignore[no-any-return]

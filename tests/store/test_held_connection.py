@@ -1,4 +1,4 @@
-"""``Database.held_reader``: the coalesced status read's own connection, kept
+"""``Database.held_connection``: the coalesced status read's own connection, kept
 between reads, on every backend."""
 
 from __future__ import annotations
@@ -9,23 +9,23 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from overlord.db import PING_AFTER_IDLE_SECONDS, Database, HeldReader
+from overlord.db import PING_AFTER_IDLE_SECONDS, Database, HeldConnection
 from overlord.store import tasks as task_store
 from overlord.store.models import Task
 from tests.factories import make_task
 
 
-def _summary(reader: HeldReader, task_id: str) -> Any:
+def _summary(reader: HeldConnection, task_id: str) -> Any:
     return reader.fetch_one(task_store._SUMMARY_BY_ID, {"task_id": task_id})
 
 
-def _held_driver(reader: HeldReader) -> Any:
+def _held_driver(reader: HeldConnection) -> Any:
     connection = reader._connection
     assert connection is not None
     return connection.driver_connection
 
 
-def _backend_id(db: Database, reader: HeldReader, backend: str) -> int:
+def _backend_id(db: Database, reader: HeldConnection, backend: str) -> int:
     cursor = _held_driver(reader).cursor()
     cursor.execute(
         "SELECT pg_backend_pid()"
@@ -40,7 +40,7 @@ def _backend_id(db: Database, reader: HeldReader, backend: str) -> int:
 def test_each_read_sees_what_committed_before_it_on_one_connection(
     db: Database,
 ) -> None:
-    reader = db.held_reader()
+    reader = db.held_connection()
     assert _summary(reader, "polled") is None
     driver = _held_driver(reader)
     with db.transaction(write=True) as session:
@@ -59,7 +59,7 @@ def test_a_killed_connection_is_replaced_by_the_next_read(
 ) -> None:
     with db.transaction(write=True) as session:
         make_task(session, task_id="polled")
-    reader = db.held_reader()
+    reader = db.held_connection()
     assert _summary(reader, "polled")[1] == "polled"
     if backend == "sqlite":
         _held_driver(reader).close()  # behind the reader's back
@@ -85,7 +85,7 @@ def test_an_idle_connection_is_pinged_and_replaced_when_gone(
 ) -> None:
     with db.transaction(write=True) as session:
         make_task(session, task_id="polled")
-    reader = db.held_reader()
+    reader = db.held_connection()
     assert _summary(reader, "polled")[1] == "polled"
     if backend == "sqlite":
         # Embedded: nothing is lost while idle; the same connection reads on.
@@ -106,7 +106,7 @@ def test_an_idle_connection_is_pinged_and_replaced_when_gone(
 
 
 def test_dispose_closes_the_held_connection(db: Database, backend: str) -> None:
-    reader = db.held_reader()
+    reader = db.held_connection()
     assert _summary(reader, "absent") is None
     driver = _held_driver(reader)
     db.dispose()
