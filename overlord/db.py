@@ -448,37 +448,67 @@ class HeldConnection:
         rows: list[Sequence[Any]] = self._read(sql, args, _all_rows, what="transaction")
         return rows
 
+    def write_sqlite(self, step: Callable[[Any], T]) -> T:
+        """SQLite: ``step(cursor)`` between BEGIN IMMEDIATE and COMMIT on this
+        connection, in this process's and the file's write turn, as
+        ``Database.write`` (rolled back on any error, retried like it)."""
+        database = self.database
+        assert database.dialect == "sqlite"
+
+        def attempt() -> T:
+            with database._sqlite_write_turn():
+                return self._once(
+                    "BEGIN IMMEDIATE", (), lambda _cursor: self._in_transaction(step)
+                )
+
+        return database._retrying(attempt, what="transaction")
+
+    def _in_transaction(self, step: Callable[[Any], T]) -> T:
+        """``step`` on the open transaction (BEGIN just ran), then COMMIT; any
+        error rolls back (``_read`` then drops the connection)."""
+        driver = self._connection.driver_connection
+        cursor = driver.cursor()
+        try:
+            found = step(cursor)
+            cursor.close()
+            driver.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                driver.execute("ROLLBACK")
+            raise
+        return found
+
     def _read(
         self, sql: str, args: Any, fetch: Callable[[Any], T], *, what: str = "read"
     ) -> T:
+        return self.database._retrying(lambda: self._once(sql, args, fetch), what=what)
+
+    def _once(self, sql: str, args: Any, fetch: Callable[[Any], T]) -> T:
+        """``fetch(cursor)`` once ``sql`` ran; any error drops the connection."""
         database = self.database
-
-        def attempt() -> T:
-            connection = self._connection
-            if connection is None or self._idle():
-                connection = self._take()
-            cursor = None
-            try:
-                cursor = connection.cursor()
-                cursor.execute(sql, args)
-                found = fetch(cursor)
-                cursor.close()
-            except BaseException as error:
-                wrapped = (
-                    database.driver_error(sql, args, error, connection, cursor)
-                    if isinstance(error, database.dbapi_error)
-                    else None
-                )
-                # Never back to the pool: it may be in autocommit, or broken.
-                self._connection = None
-                connection.invalidate(error)
-                if wrapped is None:
-                    raise
-                raise wrapped from error
-            self._used_at = time.monotonic()
-            return found
-
-        return database._retrying(attempt, what=what)
+        connection = self._connection
+        if connection is None or self._idle():
+            connection = self._take()
+        cursor = None
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, args)
+            found = fetch(cursor)
+            cursor.close()
+        except BaseException as error:
+            wrapped = (
+                database.driver_error(sql, args, error, connection, cursor)
+                if isinstance(error, database.dbapi_error)
+                else None
+            )
+            # Never back to the pool: it may be in autocommit, or broken.
+            self._connection = None
+            connection.invalidate(error)
+            if wrapped is None:
+                raise
+            raise wrapped from error
+        self._used_at = time.monotonic()
+        return found
 
     def _idle(self) -> bool:
         return time.monotonic() - self._used_at >= PING_AFTER_IDLE_SECONDS

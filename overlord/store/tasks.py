@@ -255,6 +255,8 @@ def submit_grouped(database: Database, item: Submitted) -> int:
     """
     if database.dialect == "postgresql":
         writer = database.batch_writer("submit", lambda: _pg_batches(database))
+    elif database.dialect == "sqlite":
+        writer = database.batch_writer("submit", lambda: _sqlite_batches(database))
     else:
         writer = database.group_writer(
             "submit",
@@ -275,6 +277,78 @@ def _pg_batches(
         return {row[1]: int(row[0]) for row in rows}
 
     return lambda items: _each_outcome(items, insert_unique)
+
+
+def _sqlite_batches(
+    database: Database,
+) -> Callable[[Sequence[Submitted]], list[int | TaskAlreadyExists]]:
+    """The SQLite submit batch: two statements (tasks, then the audit rows of
+    those that went in), each taking the batch as one JSON text, in one
+    transaction on a connection the group commit keeps (its batches run one at
+    a time). Instead of the Core connection and SQLAlchemy's multi-row INSERT:
+    CPU per submit (3000 noop POSTs in process, one thread, 3 alternating runs)
+    614-684 → 483-506 µs; the stored rows are the same, types included."""
+    held = database.held_connection()
+
+    def write(cursor: Any, unique: Sequence[Submitted]) -> dict[str, int]:
+        cursor.execute(_INSERT_TASKS_SQLITE, (_sqlite_tasks(unique),))
+        found = {task_id: int(key) for key, task_id in cursor.fetchall()}
+        audits = _sqlite_audits(unique, found)
+        if audits is not None:
+            cursor.execute(_INSERT_AUDITS_SQLITE, (audits,))
+        return found
+
+    def insert_unique(unique: Sequence[Submitted]) -> dict[str, int]:
+        return held.write_sqlite(lambda cursor: write(cursor, unique))
+
+    return lambda items: _each_outcome(items, insert_unique)
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    """A UTCDateTime as SQLite stores it (SQLAlchemy's fixed-width text)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_tasks(items: Sequence[Submitted]) -> str:
+    return json.dumps(
+        [
+            [
+                new.task_id,
+                new.type,
+                new.group_id,
+                new.datasource,
+                _sqlite_time(new.created_at),
+                new.runner_status.value,
+                new.payload,
+                new.priority,
+                new.parent_task_id,
+                new.request_headers,
+            ]
+            for new, _audit in items
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _sqlite_audits(items: Sequence[Submitted], found: dict[str, int]) -> str | None:
+    rows = [
+        [
+            audit.key,
+            audit.kind,
+            audit.author,
+            (audit.comment or "")[:2048] or None,
+            audit.identity,
+            audit.ip,
+            _sqlite_time(new.created_at),
+            audit.payload,
+        ]
+        for new, audit in items
+        if audit is not None and new.task_id in found
+    ]
+    if not rows:
+        return None
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
 def _each_outcome(
@@ -584,6 +658,24 @@ def _insert_tasks_pg_statement(*, notify: bool) -> Any:
     )
 
 
+# SQLite's batch submit: the rows as one JSON array of arrays, read by json_each
+# (``->>`` gives SQL text, integers and NULL as stored): two statements compiled
+# once whatever the batch size, on the driver (``_sqlite_batches``).
+_INSERT_TASKS_SQLITE = (  # built from this module's constants only
+    "INSERT INTO tasks (task_id, type, group_id, datasource, created_at, status, "  # noqa: S608
+    "runner_status, duration_ms, location_port, location_tls_port, payload, "
+    "priority, active, parent_task_id, request_headers) "
+    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, "
+    f"'{TaskState.RUNNING.value}', value ->> 5, -1, -1, -1, value ->> 6, "
+    "value ->> 7, 1, value ->> 8, value ->> 9 FROM json_each(?) WHERE true "
+    "ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id"
+)
+_INSERT_AUDITS_SQLITE = (
+    "INSERT INTO audit_log (audit_key, type, author, comment, identity, ip, "
+    "created_date, payload) SELECT value ->> 0, value ->> 1, value ->> 2, "
+    "value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7 "
+    "FROM json_each(?)"
+)
 _INSERT_TASKS_PG = _insert_tasks_pg_statement(notify=False)
 _INSERT_TASKS_PG_NOTIFY = _insert_tasks_pg_statement(notify=True)
 
