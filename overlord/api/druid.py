@@ -145,7 +145,7 @@ def submit_task() -> Response:
     # (one autocommit statement on PostgreSQL: tasks, audit rows and NOTIFY); a
     # 200 still means committed.
     submission = task_service.store_submission_grouped(database(), prepared)
-    return json_response({"task": submission.task_id})
+    return raw_json_response(f'{{"task":{encode_basestring(submission.task_id)}}}')
 
 
 @routes.get(

@@ -305,8 +305,9 @@ def _sqlite_batches(
 
 
 def _sqlite_time(value: dt.datetime) -> str:
-    """A UTCDateTime as SQLite stores it (SQLAlchemy's fixed-width text)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """A UTCDateTime as SQLite stores it (SQLAlchemy's fixed-width text,
+    ``%04d-%02d-%02d %02d:%02d:%02d.%06d``)."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_tasks(items: Sequence[Submitted]) -> str:
