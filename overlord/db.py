@@ -448,33 +448,38 @@ class HeldConnection:
         rows: list[Sequence[Any]] = self._read(sql, args, _all_rows, what="transaction")
         return rows
 
-    def write_sqlite(self, step: Callable[[Any], T]) -> T:
-        """SQLite: ``step(cursor)`` between BEGIN IMMEDIATE and COMMIT on this
-        connection, in this process's and the file's write turn, as
-        ``Database.write`` (rolled back on any error, retried like it)."""
+    def write(self, step: Callable[[Any], T]) -> T:
+        """SQLite and MariaDB: ``step(cursor)`` in one transaction on this
+        connection, as ``Database.write`` does it (SQLite: BEGIN IMMEDIATE in
+        this process's and the file's write turn), committed, rolled back on any
+        error, retried like it."""
         database = self.database
-        assert database.dialect == "sqlite"
+        assert database.dialect != "postgresql"
+        sqlite = database.dialect == "sqlite"
 
         def attempt() -> T:
-            with database._sqlite_write_turn():
+            turn = database._sqlite_write_turn() if sqlite else contextlib.nullcontext()
+            with turn:
                 return self._once(
-                    "BEGIN IMMEDIATE", (), lambda _cursor: self._in_transaction(step)
+                    "BEGIN IMMEDIATE" if sqlite else "BEGIN",
+                    (),
+                    lambda _cursor: self._in_transaction(step),
                 )
 
         return database._retrying(attempt, what="transaction")
 
     def _in_transaction(self, step: Callable[[Any], T]) -> T:
         """``step`` on the open transaction (BEGIN just ran), then COMMIT; any
-        error rolls back (``_read`` then drops the connection)."""
+        error rolls back (``_once`` then drops the connection)."""
         driver = self._connection.driver_connection
         cursor = driver.cursor()
         try:
             found = step(cursor)
             cursor.close()
-            driver.execute("COMMIT")
+            driver.commit()
         except BaseException:
             with contextlib.suppress(Exception):
-                driver.execute("ROLLBACK")
+                driver.rollback()
             raise
         return found
 

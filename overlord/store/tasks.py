@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from overlord import dbread
 from overlord.db import Database, HeldConnection
+from overlord.dbgroup import MAX_BATCH
 from overlord.errors import TaskAlreadyExists
 from overlord.states import RunnerState, TaskState
 from overlord.store.execution import NOTIFY_CHANNEL
@@ -258,10 +259,7 @@ def submit_grouped(database: Database, item: Submitted) -> int:
     elif database.dialect == "sqlite":
         writer = database.batch_writer("submit", lambda: _sqlite_batches(database))
     else:
-        writer = database.group_writer(
-            "submit",
-            lambda connection, items: insert_tasks(connection, items, notify=True),
-        )
+        writer = database.batch_writer("submit", lambda: _mariadb_batches(database))
     return int(writer.submit(item))
 
 
@@ -299,15 +297,109 @@ def _sqlite_batches(
         return found
 
     def insert_unique(unique: Sequence[Submitted]) -> dict[str, int]:
-        return held.write_sqlite(lambda cursor: write(cursor, unique))
+        return held.write(lambda cursor: write(cursor, unique))
 
     return lambda items: _each_outcome(items, insert_unique)
+
+
+def _mariadb_batches(
+    database: Database,
+) -> Callable[[Sequence[Submitted]], list[int | TaskAlreadyExists]]:
+    """The MariaDB submit batch on a connection the group commit keeps: one
+    multi-row INSERT … RETURNING of the tasks (a taken id fails that statement
+    alone, as InnoDB rolls back only the statement, and then the batch goes in
+    row by row to find which), then the audit rows of those that went in, in
+    one transaction. Instead of the Core connection: CPU per submit (3000 noop
+    POSTs in process, one thread, 3 alternating runs) 565-582 → 449-489 µs."""
+    held = database.held_connection()
+    taken = held.engine.dialect.loaded_dbapi.IntegrityError
+
+    def insert(cursor: Any, rows: Sequence[Sequence[Any]]) -> dict[str, int]:
+        cursor.execute(_insert_tasks_mariadb_sql(len(rows)), list(chain(*rows)))
+        return {task_id: int(key) for key, task_id in cursor.fetchall()}
+
+    def write(cursor: Any, unique: Sequence[Submitted]) -> dict[str, int]:
+        rows = [_mariadb_task(new) for new, _audit in unique]
+        try:
+            found = insert(cursor, rows)
+        except taken:
+            found = {}
+            for row in rows:
+                with contextlib.suppress(taken):
+                    found.update(insert(cursor, [row]))
+        audits = [
+            _mariadb_audit(audit, new.created_at)
+            for new, audit in unique
+            if audit is not None and new.task_id in found
+        ]
+        if audits:
+            cursor.executemany(_INSERT_AUDIT_MARIADB, audits)
+        return found
+
+    def insert_unique(unique: Sequence[Submitted]) -> dict[str, int]:
+        return held.write(lambda cursor: write(cursor, unique))
+
+    return lambda items: _each_outcome(items, insert_unique)
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _mariadb_task(new: NewTask) -> tuple[Any, ...]:
+    return (
+        new.task_id,
+        new.type,
+        new.group_id,
+        new.datasource,
+        _naive_utc(new.created_at),
+        new.runner_status.value,
+        new.payload,
+        new.priority,
+        new.parent_task_id,
+        new.request_headers,
+    )
+
+
+def _mariadb_audit(audit: NewAuditEntry, now: dt.datetime) -> tuple[Any, ...]:
+    return (
+        audit.key,
+        audit.kind,
+        audit.author,
+        (audit.comment or "")[:2048] or None,
+        audit.identity,
+        audit.ip,
+        _naive_utc(now),
+        audit.payload,
+    )
+
+
+@functools.lru_cache(maxsize=MAX_BATCH)
+def _insert_tasks_mariadb_sql(count: int) -> str:
+    """MariaDB's multi-row INSERT of ``count`` tasks (pymysql's %s style)."""
+    values = (
+        f"(%s, %s, %s, %s, %s, '{TaskState.RUNNING.value}', %s, -1, -1, -1, %s, %s, "
+        "1, %s, %s)"
+    )
+    return (
+        "INSERT INTO tasks (task_id, type, group_id, datasource, created_at, "  # noqa: S608
+        "status, runner_status, duration_ms, location_port, location_tls_port, "
+        "payload, priority, active, parent_task_id, request_headers) VALUES "
+        + ", ".join([values] * count)
+        + " RETURNING id, task_id"
+    )
+
+
+_INSERT_AUDIT_MARIADB = (
+    "INSERT INTO audit_log (audit_key, type, author, comment, identity, ip, "
+    "created_date, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 def _sqlite_time(value: dt.datetime) -> str:
     """A UTCDateTime as SQLite stores it (SQLAlchemy's fixed-width text,
     ``%04d-%02d-%02d %02d:%02d:%02d.%06d``)."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return _naive_utc(value).isoformat(" ", "microseconds")
 
 
 def _sqlite_tasks(items: Sequence[Submitted]) -> str:

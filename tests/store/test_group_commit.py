@@ -196,3 +196,55 @@ def test_a_taken_id_fails_only_its_own_grouped_submit(db: Database) -> None:
     tasks, audits = _stored(db)
     assert tasks == {"taken": first, "other": other}
     assert audits == ["other", "taken"]  # the refused submit wrote no audit row
+
+
+def test_a_batch_on_the_driver_gives_each_item_its_outcome(db: Database) -> None:
+    # What submit_grouped's batch writer does with one batch: the dialect's own
+    # driver statements on a connection the group commit keeps.
+    make_batches = {
+        "postgresql": task_store._pg_batches,
+        "sqlite": task_store._sqlite_batches,
+    }.get(db.dialect, task_store._mariadb_batches)
+    run_batch = make_batches(db)
+    run_batch([_item("taken")])
+    first = _item("a")
+    items = [first, _item("taken"), _item("b"), _item("a")]
+
+    outcomes = run_batch(items)
+
+    tasks, audits = _stored(db)
+    assert outcomes[0] == tasks["a"]
+    assert outcomes[2] == tasks["b"]
+    assert [str(outcome) for outcome in outcomes[1::2]] == [
+        "Task[taken] already exists",
+        "Task[a] already exists",
+    ]
+    assert sorted(tasks) == ["a", "b", "taken"]
+    assert audits == ["a", "b", "taken"]
+    # The same rows as the Core statements store (types included).
+    core = _item("core")
+    db.write(lambda c: task_store.insert_tasks(c, [core]))
+    with db.transaction() as session:
+        stored = {
+            row.task_id: (
+                row.type,
+                row.group_id,
+                row.datasource,
+                row.created_at,
+                row.status,
+                row.runner_status,
+                row.duration_ms,
+                row.location_port,
+                row.location_tls_port,
+                row.priority,
+                row.active,
+                row.parent_task_id,
+                row.request_headers,
+                row.queue_inserted_at,
+                row.error_msg,
+                row.location_host,
+            )
+            for row in session.scalars(select(Task))
+        }
+    assert stored["a"][4:] == stored["core"][4:]
+    assert stored["a"][3] == first[0].created_at
