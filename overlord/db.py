@@ -661,31 +661,6 @@ class Database:
 
         return self._retrying(attempt, what="transaction")
 
-    def group_writer(
-        self,
-        group: str,
-        step: Callable[[Connection, Sequence[Any]], Sequence[Any]],
-        *,
-        one_statement: bool = False,
-    ) -> GroupWriter[Any, Any]:
-        """The ``GroupWriter`` of ``group`` (made on first use with ``step``):
-        its ``submit(item)`` writes the item with those other threads of this
-        process are writing through ``group`` at the same moment, in ONE
-        transaction per batch (``write``, retried like it), ``step(connection,
-        items)`` returning each item's result or its own error (an exception
-        instance, raised in that item's thread); it returns once the batch has
-        committed, and a batch that fails as a whole is written again item by
-        item (``dbgroup.GroupWriter``)."""
-        return self.batch_writer(
-            group,
-            lambda: (
-                lambda items: self.write(
-                    lambda connection: step(connection, items),
-                    one_statement=one_statement,
-                )
-            ),
-        )
-
     def batch_writer(
         self,
         group: str,

@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple, cast
@@ -207,42 +207,10 @@ def insert_task(
 Submitted = tuple[NewTask, NewAuditEntry | None]
 
 
-def insert_tasks(
-    connection: Connection, items: Sequence[Submitted], *, notify: bool = False
-) -> list[int | TaskAlreadyExists]:
-    """``insert_task`` for a batch (a group commit, ``submit_grouped``):
-    each item's surrogate key, or ``TaskAlreadyExists`` for an item whose id is
-    taken (by a stored task or by an earlier item of the batch; nothing of it is
-    written). Raises only when the batch as a whole failed.
-
-    PostgreSQL: ONE statement (tasks, audit rows and a NOTIFY), so the caller may
-    run it in autocommit mode. SQLite and MariaDB: one multi-row INSERT of the
-    tasks (SQLAlchemy's "insertmanyvalues"), one executemany of the audit rows.
-    """
-
-    def insert_unique(unique: Sequence[Submitted]) -> dict[str, int]:
-        dialect = connection.dialect.name
-        if dialect == "postgresql":
-            statement = _INSERT_TASKS_PG_NOTIFY if notify else _INSERT_TASKS_PG
-            rows = connection.execute(statement, {"batch": _pg_batch(unique)})
-            return {row[1]: int(row[0]) for row in rows}
-        if dialect == "sqlite":
-            rows = connection.execute(
-                _INSERT_TASKS_IF_ABSENT, [_task_values(new) for new, _ in unique]
-            )
-            found = {task_id: int(key) for key, task_id in rows}
-        else:
-            found = _insert_tasks_mariadb(connection, unique)
-        _insert_audits(connection, unique, found)
-        return found
-
-    return _each_outcome(items, insert_unique)
-
-
 def submit_grouped(database: Database, item: Submitted) -> int:
     """Insert one submitted task (and its audit row, and wake the workers)
     through the process's group commit (``Database.batch_writer``): concurrent
-    submits share one transaction, ``insert_tasks``. Returns its surrogate key
+    submits share one transaction, ``submit_batches``. Returns its surrogate key
     once that transaction has committed.
 
     PostgreSQL: the batch's one statement straight on the driver, on a
@@ -254,13 +222,22 @@ def submit_grouped(database: Database, item: Submitted) -> int:
     Raises:
         TaskAlreadyExists: the id is taken (nothing of this task is written).
     """
-    if database.dialect == "postgresql":
-        writer = database.batch_writer("submit", lambda: _pg_batches(database))
-    elif database.dialect == "sqlite":
-        writer = database.batch_writer("submit", lambda: _sqlite_batches(database))
-    else:
-        writer = database.batch_writer("submit", lambda: _mariadb_batches(database))
+    writer = database.batch_writer("submit", lambda: submit_batches(database))
     return int(writer.submit(item))
+
+
+def submit_batches(
+    database: Database,
+) -> Callable[[Sequence[Submitted]], list[int | TaskAlreadyExists]]:
+    """The batch step of ``submit_grouped`` for the database's dialect: each
+    item's surrogate key, or ``TaskAlreadyExists`` for an item whose id is taken
+    (by a stored task or by an earlier item of the batch; nothing of it is
+    written); it raises only when the batch as a whole failed."""
+    if database.dialect == "postgresql":
+        return _pg_batches(database)
+    if database.dialect == "sqlite":
+        return _sqlite_batches(database)
+    return _mariadb_batches(database)
 
 
 def _pg_batches(
@@ -319,7 +296,7 @@ def _mariadb_batches(
         return {task_id: int(key) for key, task_id in cursor.fetchall()}
 
     def write(cursor: Any, unique: Sequence[Submitted]) -> dict[str, int]:
-        rows = [_mariadb_task(new) for new, _audit in unique]
+        rows = [_task_row(new, _naive_utc(new.created_at)) for new, _ in unique]
         try:
             found = insert(cursor, rows)
         except taken:
@@ -328,9 +305,8 @@ def _mariadb_batches(
                 with contextlib.suppress(taken):
                     found.update(insert(cursor, [row]))
         audits = [
-            _mariadb_audit(audit, new.created_at)
-            for new, audit in unique
-            if audit is not None and new.task_id in found
+            _audit_row(audit, _naive_utc(new.created_at))
+            for new, audit in _audited(unique, found)
         ]
         if audits:
             cursor.executemany(_INSERT_AUDIT_MARIADB, audits)
@@ -346,13 +322,15 @@ def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _mariadb_task(new: NewTask) -> tuple[Any, ...]:
+def _task_row(new: NewTask, created_at: Any) -> tuple[Any, ...]:
+    """A task's values for the SQLite and MariaDB batch statements, in their
+    column order, with ``created_at`` as the dialect's driver stores it."""
     return (
         new.task_id,
         new.type,
         new.group_id,
         new.datasource,
-        _naive_utc(new.created_at),
+        created_at,
         new.runner_status.value,
         new.payload,
         new.priority,
@@ -361,7 +339,8 @@ def _mariadb_task(new: NewTask) -> tuple[Any, ...]:
     )
 
 
-def _mariadb_audit(audit: NewAuditEntry, now: dt.datetime) -> tuple[Any, ...]:
+def _audit_row(audit: NewAuditEntry, created_at: Any) -> tuple[Any, ...]:
+    """An audit row's values for the SQLite and MariaDB batch statements."""
     return (
         audit.key,
         audit.kind,
@@ -369,7 +348,7 @@ def _mariadb_audit(audit: NewAuditEntry, now: dt.datetime) -> tuple[Any, ...]:
         (audit.comment or "")[:2048] or None,
         audit.identity,
         audit.ip,
-        _naive_utc(now),
+        created_at,
         audit.payload,
     )
 
@@ -403,45 +382,27 @@ def _sqlite_time(value: dt.datetime) -> str:
 
 
 def _sqlite_tasks(items: Sequence[Submitted]) -> str:
-    return json.dumps(
-        [
-            [
-                new.task_id,
-                new.type,
-                new.group_id,
-                new.datasource,
-                _sqlite_time(new.created_at),
-                new.runner_status.value,
-                new.payload,
-                new.priority,
-                new.parent_task_id,
-                new.request_headers,
-            ]
-            for new, _audit in items
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    rows = [_task_row(new, _sqlite_time(new.created_at)) for new, _ in items]
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
 def _sqlite_audits(items: Sequence[Submitted], found: dict[str, int]) -> str | None:
     rows = [
-        [
-            audit.key,
-            audit.kind,
-            audit.author,
-            (audit.comment or "")[:2048] or None,
-            audit.identity,
-            audit.ip,
-            _sqlite_time(new.created_at),
-            audit.payload,
-        ]
-        for new, audit in items
-        if audit is not None and new.task_id in found
+        _audit_row(audit, _sqlite_time(new.created_at))
+        for new, audit in _audited(items, found)
     ]
     if not rows:
         return None
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _audited(
+    items: Sequence[Submitted], found: dict[str, int]
+) -> Iterator[tuple[NewTask, NewAuditEntry]]:
+    """The items that went in (``found``) and carry an audit row."""
+    for new, audit in items:
+        if audit is not None and new.task_id in found:
+            yield new, audit
 
 
 def _each_outcome(
@@ -463,39 +424,6 @@ def _each_outcome(
         key = found.get(task_id)
         outcomes[index] = TaskAlreadyExists(task_id) if key is None else key
     return cast(list[int | TaskAlreadyExists], outcomes)
-
-
-def _insert_audits(
-    connection: Connection, items: Sequence[Submitted], found: dict[str, int]
-) -> None:
-    audits = [
-        _audit_values(audit, new.created_at)
-        for new, audit in items
-        if audit is not None and new.task_id in found
-    ]
-    if audits:
-        connection.execute(_INSERT_AUDIT, audits)
-
-
-def _insert_tasks_mariadb(
-    connection: Connection, items: Sequence[Submitted]
-) -> dict[str, int]:
-    """One multi-row INSERT … RETURNING; a taken id fails the whole statement
-    (InnoDB rolls back only that statement), and then the batch goes in row by
-    row to find which."""
-    try:
-        rows = connection.execute(
-            _INSERT_TASKS, [_task_values(new) for new, _ in items]
-        )
-        return {task_id: int(key) for key, task_id in rows}
-    except IntegrityError:
-        found: dict[str, int] = {}
-        for new, _audit in items:
-            with contextlib.suppress(IntegrityError):
-                found[new.task_id] = int(
-                    connection.execute(_INSERT_TASK, _task_values(new)).scalar_one()
-                )
-        return found
 
 
 def _pg_batch(items: Sequence[Submitted]) -> str:
@@ -680,12 +608,6 @@ _INSERT_TASK_PG = {
 }
 
 
-_INSERT_TASKS = insert(Task).returning(Task.id, Task.task_id)
-_INSERT_TASKS_IF_ABSENT = (
-    sqlite.insert(Task)
-    .on_conflict_do_nothing(index_elements=[Task.task_id])
-    .returning(Task.id, Task.task_id)
-)
 # PostgreSQL's batch: one JSON array of row objects, read by json_to_recordset.
 _PG_BATCH_COLUMNS = (
     ("task_id", "TEXT"),
@@ -769,7 +691,6 @@ _INSERT_AUDITS_SQLITE = (
     "value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7 "
     "FROM json_each(?)"
 )
-_INSERT_TASKS_PG = _insert_tasks_pg_statement(notify=False)
 _INSERT_TASKS_PG_NOTIFY = _insert_tasks_pg_statement(notify=True)
 
 

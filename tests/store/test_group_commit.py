@@ -1,5 +1,5 @@
-"""Group commit of submits (``store.tasks.submit_grouped``, ``insert_tasks``,
-``Database.group_writer``):
+"""Group commit of submits (``store.tasks.submit_grouped``, ``submit_batches``,
+``Database.batch_writer``):
 concurrent submits of one process share a transaction, each gets its own outcome,
 and none returns before its batch has committed."""
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 
 from overlord.db import Database
 from overlord.errors import TaskAlreadyExists
@@ -21,7 +21,6 @@ from overlord.store import tasks as task_store
 from overlord.store.audit import AuditInfo
 from overlord.store.models import AuditEntry, Task
 from overlord.timeutil import utcnow
-from tests.statements import record_statements
 
 
 def _prepared(task_id: str) -> task_service.PreparedSubmission:
@@ -53,43 +52,22 @@ def _poll(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-def test_insert_tasks_gives_each_item_its_outcome(db: Database) -> None:
-    db.write(lambda c: task_store.insert_tasks(c, [_item("taken")]))
-    items = [_item("a"), _item("taken"), _item("b"), _item("a")]
-
-    with record_statements(db.engine) as statements:
-        outcomes = db.write(
-            lambda c: task_store.insert_tasks(c, items, notify=True),
-            one_statement=True,
-        )
-
-    tasks, audits = _stored(db)
-    assert outcomes[0] == tasks["a"]
-    assert outcomes[2] == tasks["b"]
-    for index in (1, 3):
-        assert isinstance(outcomes[index], TaskAlreadyExists)
-    assert str(outcomes[1]) == "Task[taken] already exists"
-    assert str(outcomes[3]) == "Task[a] already exists"
-    assert sorted(tasks) == ["a", "b", "taken"]
-    assert audits == ["a", "b", "taken"]
-    if db.dialect == "postgresql":
-        assert len(statements) == 1  # tasks, audit rows and NOTIFY: one statement
-
-
 def _grouped_step(
-    release: threading.Event, failing: str | None = None
-) -> Callable[[Connection, Sequence[task_store.Submitted]], Any]:
-    """insert_tasks whose first batch waits for ``release``; a batch of several
-    items holding ``failing`` raises before writing anything."""
+    db: Database, release: threading.Event, failing: str | None = None
+) -> Callable[[Sequence[task_store.Submitted]], Any]:
+    """The submit batch (``submit_batches``) whose first batch waits for
+    ``release``; a batch of several items holding ``failing`` raises before
+    writing anything."""
     first = threading.Event()
+    run_batch = task_store.submit_batches(db)
 
-    def step(connection: Connection, items: Sequence[task_store.Submitted]) -> Any:
+    def step(items: Sequence[task_store.Submitted]) -> Any:
         if not first.is_set():
             first.set()
             assert release.wait(10)
         if failing is not None and any(new.task_id == failing for new, _ in items):
             raise RuntimeError(f"bad item {failing}")
-        return task_store.insert_tasks(connection, items, notify=True)
+        return run_batch(items)
 
     return step
 
@@ -100,7 +78,7 @@ def _submit_concurrently(
     """Submit ``task_ids[0]`` (whose batch waits for ``release``), then the others
     while it waits, so they queue up for one batch; each thread records its
     outcome and whether its row was visible to another connection on return."""
-    writer = db.group_writer("test", step, one_statement=True)
+    writer = db.batch_writer("test", lambda: step)
     outcomes: dict[str, Any] = {}
     visible: dict[str, bool] = {}
 
@@ -137,7 +115,7 @@ def test_concurrent_submits_share_a_transaction_and_return_committed(
     task_ids = ["first", *(f"t{n}" for n in range(8)), "first"]
 
     outcomes, visible = _submit_concurrently(
-        db, _grouped_step(release), task_ids, release
+        db, _grouped_step(db, release), task_ids, release
     )
 
     tasks, audits = _stored(db)
@@ -156,7 +134,7 @@ def test_a_failing_item_is_retried_alone_and_fails_only_itself(db: Database) -> 
     task_ids = ["first", "a", "bad", "b"]
 
     outcomes, _ = _submit_concurrently(
-        db, _grouped_step(release, failing="bad"), task_ids, release
+        db, _grouped_step(db, release, failing="bad"), task_ids, release
     )
 
     tasks, audits = _stored(db)
@@ -201,11 +179,7 @@ def test_a_taken_id_fails_only_its_own_grouped_submit(db: Database) -> None:
 def test_a_batch_on_the_driver_gives_each_item_its_outcome(db: Database) -> None:
     # What submit_grouped's batch writer does with one batch: the dialect's own
     # driver statements on a connection the group commit keeps.
-    make_batches = {
-        "postgresql": task_store._pg_batches,
-        "sqlite": task_store._sqlite_batches,
-    }.get(db.dialect, task_store._mariadb_batches)
-    run_batch = make_batches(db)
+    run_batch = task_store.submit_batches(db)
     run_batch([_item("taken")])
     first = _item("a")
     items = [first, _item("taken"), _item("b"), _item("a")]
@@ -221,9 +195,9 @@ def test_a_batch_on_the_driver_gives_each_item_its_outcome(db: Database) -> None
     ]
     assert sorted(tasks) == ["a", "b", "taken"]
     assert audits == ["a", "b", "taken"]
-    # The same rows as the Core statements store (types included).
+    # The same rows as the Core statement stores (types included).
     core = _item("core")
-    db.write(lambda c: task_store.insert_tasks(c, [core]))
+    db.write(lambda c: task_store.insert_task(c, *core))
     with db.transaction() as session:
         stored = {
             row.task_id: (

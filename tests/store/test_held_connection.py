@@ -37,6 +37,17 @@ def _backend_id(db: Database, reader: HeldConnection, backend: str) -> int:
     return int(found)
 
 
+def _kill_server_side(db: Database, reader: HeldConnection, backend: str) -> int:
+    """End the held connection from the server's side; its server id."""
+    victim = _backend_id(db, reader, backend)
+    with db.transaction() as session:
+        if backend == "postgresql":
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+        else:
+            session.execute(text(f"KILL {victim}"))
+    return victim
+
+
 def test_each_read_sees_what_committed_before_it_on_one_connection(
     db: Database,
 ) -> None:
@@ -54,24 +65,23 @@ def test_each_read_sees_what_committed_before_it_on_one_connection(
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
-def test_a_killed_connection_is_replaced_by_the_next_read(
-    db: Database, backend: str
-) -> None:
+def _polled(db: Database) -> HeldConnection:
+    """A held connection that has read the stored task ``polled``."""
     with db.transaction(write=True) as session:
         make_task(session, task_id="polled")
     reader = db.held_connection()
     assert _summary(reader, "polled")[1] == "polled"
+    return reader
+
+
+def test_a_killed_connection_is_replaced_by_the_next_read(
+    db: Database, backend: str
+) -> None:
+    reader = _polled(db)
     if backend == "sqlite":
         _held_driver(reader).close()  # behind the reader's back
     else:
-        victim = _backend_id(db, reader, backend)
-        with db.transaction() as session:
-            if backend == "postgresql":
-                session.execute(
-                    text("SELECT pg_terminate_backend(:pid)"), {"pid": victim}
-                )
-            else:
-                session.execute(text(f"KILL {victim}"))
+        victim = _kill_server_side(db, reader, backend)
     # Read right away (no idle ping): the read fails, drops the connection, and
     # the retry reads on a new one.
     reader._used_at = float("inf")
@@ -83,10 +93,7 @@ def test_a_killed_connection_is_replaced_by_the_next_read(
 def test_an_idle_connection_is_pinged_and_replaced_when_gone(
     db: Database, backend: str
 ) -> None:
-    with db.transaction(write=True) as session:
-        make_task(session, task_id="polled")
-    reader = db.held_connection()
-    assert _summary(reader, "polled")[1] == "polled"
+    reader = _polled(db)
     if backend == "sqlite":
         # Embedded: nothing is lost while idle; the same connection reads on.
         driver = _held_driver(reader)
@@ -94,12 +101,7 @@ def test_an_idle_connection_is_pinged_and_replaced_when_gone(
         assert _summary(reader, "polled")[1] == "polled"
         assert _held_driver(reader) is driver
         return
-    victim = _backend_id(db, reader, backend)
-    with db.transaction() as session:
-        if backend == "postgresql":
-            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
-        else:
-            session.execute(text(f"KILL {victim}"))
+    victim = _kill_server_side(db, reader, backend)
     reader._used_at -= PING_AFTER_IDLE_SECONDS  # as if idle that long
     assert _summary(reader, "polled")[1] == "polled"
     assert _backend_id(db, reader, backend) != victim
