@@ -396,11 +396,12 @@ def _all_rows(cursor: Any) -> Any:
 
 
 class HeldConnection:
-    """Driver reads (``fetch_one``/``fetch_all``, as ``Database``'s) and, on
-    PostgreSQL, one-statement writes (``execute_alone``) on ONE connection of
-    its own, kept between them, in autocommit: for a caller that never uses it
-    from two threads at once (``overlord.dbread``'s coalescer and the submits'
-    group commit, whose reads or batches run one at a time per process).
+    """Driver reads (``fetch_one``/``fetch_all``, as ``Database``'s) and writes
+    (PostgreSQL: one statement, ``execute_alone``; SQLite and MariaDB: a
+    transaction, ``write``) on ONE connection of its own, kept between them, in
+    autocommit: for a caller that never uses it from two threads at once
+    (``overlord.dbread``'s coalescer and the submits' group commit, whose reads
+    or batches run one at a time per process).
 
     The pool's checkout and check-in, and switching autocommit on and off
     around each read, cost more than a SQLite point read (5-6 µs of a 17 µs
@@ -711,15 +712,15 @@ class Database:
 
     def held_connection(self) -> HeldConnection:
         """A new ``HeldConnection`` on this database, closed by ``dispose``."""
-        reader = HeldConnection(self)
-        self._held_connections.append(reader)
-        return reader
+        held = HeldConnection(self)
+        self._held_connections.append(held)
+        return held
 
     def driver_error(
         self, sql: str, args: Any, error: Any, connection: Any, cursor: Any
     ) -> DBAPIError:
-        """The SQLAlchemy error of a driver ``error`` raised by a driver read,
-        marked as a disconnect when it is one (``is_retryable`` retries those)."""
+        """The SQLAlchemy error of a driver ``error`` raised by a driver
+        statement, marked as a disconnect when it is one (``is_retryable`` retries those)."""
         invalidated = self.engine.dialect.is_disconnect(
             error, connection.dbapi_connection, cursor
         )
@@ -837,8 +838,8 @@ class Database:
             session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
-        for reader in self._held_connections:
-            reader.close()
+        for held in self._held_connections:
+            held.close()
         self.engine.dispose()
         if self._file_turn is not None:
             self._file_turn.close()

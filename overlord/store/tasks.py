@@ -361,18 +361,10 @@ def _insert_tasks_mariadb_sql(count: int) -> str:
         "1, %s, %s)"
     )
     return (
-        "INSERT INTO tasks (task_id, type, group_id, datasource, created_at, "  # noqa: S608
-        "status, runner_status, duration_ms, location_port, location_tls_port, "
-        "payload, priority, active, parent_task_id, request_headers) VALUES "
+        f"INSERT INTO tasks ({_BATCH_TASK_COLUMNS}) VALUES "  # noqa: S608
         + ", ".join([values] * count)
         + " RETURNING id, task_id"
     )
-
-
-_INSERT_AUDIT_MARIADB = (
-    "INSERT INTO audit_log (audit_key, type, author, comment, identity, ip, "
-    "created_date, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-)
 
 
 def _sqlite_time(value: dt.datetime) -> str:
@@ -427,7 +419,7 @@ def _each_outcome(
 
 
 def _pg_batch(items: Sequence[Submitted]) -> str:
-    """The one JSON parameter of ``_INSERT_TASKS_PG``: each item's task and audit
+    """The one JSON parameter of ``_INSERT_TASKS_PG_NOTIFY``: each item's task and audit
     values, as json_to_recordset reads them."""
     rows: list[dict[str, Any]] = []
     for new, audit in items:
@@ -523,6 +515,14 @@ _AUDIT_COLUMNS = (
     ("created_date", "created_date"),
     ("payload", "audit_payload"),
 )
+# The columns every batch submit statement writes, in this order (the rest start
+# NULL): a task's, with status/duration/ports/active as constants, and an audit row's.
+_BATCH_TASK_COLUMNS = (
+    "task_id, type, group_id, datasource, created_at, status, runner_status, "
+    "duration_ms, location_port, location_tls_port, payload, priority, active, "
+    "parent_task_id, request_headers"
+)
+_BATCH_AUDIT_COLUMNS = ", ".join(column for column, _ in _AUDIT_COLUMNS)
 _INSERT_AUDIT = insert(AuditEntry).values(
     {
         column: bindparam(key, type_=AuditEntry.__table__.c[column].type)
@@ -632,7 +632,7 @@ _PG_BATCH_COLUMNS = (
 _PG_AUDIT_KEYS = tuple(key for _, key in _AUDIT_COLUMNS if key != "created_date")
 
 
-def _insert_tasks_pg_statement(*, notify: bool) -> Any:
+def _insert_tasks_pg_statement() -> Any:
     """PostgreSQL's batch submit in one statement, whatever the batch size (one
     JSON parameter)::
 
@@ -650,26 +650,23 @@ def _insert_tasks_pg_statement(*, notify: bool) -> Any:
     ms.
     """
     names = ", ".join(f"{name} {kind}" for name, kind in _PG_BATCH_COLUMNS)
-    audit_columns = ", ".join(column for column, _ in _AUDIT_COLUMNS)
     audit_values = ", ".join(
         "b.created_at" if key == "created_date" else f"b.{key}"
         for _, key in _AUDIT_COLUMNS
     )
-    notify_column = f", pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
     # Built from this module's constants only.
     return text(
         "WITH batch AS (SELECT * FROM json_to_recordset(CAST(:batch AS JSON)) "  # noqa: S608
         f"AS b({names})), "
-        "inserted AS (INSERT INTO tasks (task_id, type, group_id, datasource, "
-        "created_at, status, runner_status, duration_ms, location_port, "
-        "location_tls_port, payload, priority, active, parent_task_id, "
-        "request_headers) SELECT task_id, type, group_id, datasource, created_at, "
+        f"inserted AS (INSERT INTO tasks ({_BATCH_TASK_COLUMNS}) "
+        "SELECT task_id, type, group_id, datasource, created_at, "
         f"'{TaskState.RUNNING.value}', runner_status, -1, -1, -1, payload, priority, "
         "true, parent_task_id, request_headers FROM batch "
         "ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id), "
-        f"audited AS (INSERT INTO audit_log ({audit_columns}) SELECT {audit_values} "
-        "FROM batch b JOIN inserted i ON i.task_id = b.task_id WHERE b.has_audit) "
-        f"SELECT id, task_id{notify_column} FROM inserted"
+        f"audited AS (INSERT INTO audit_log ({_BATCH_AUDIT_COLUMNS}) "
+        f"SELECT {audit_values} FROM batch b JOIN inserted i "
+        "ON i.task_id = b.task_id WHERE b.has_audit) "
+        f"SELECT id, task_id, pg_notify('{NOTIFY_CHANNEL}', '') FROM inserted"
     )
 
 
@@ -677,21 +674,23 @@ def _insert_tasks_pg_statement(*, notify: bool) -> Any:
 # (``->>`` gives SQL text, integers and NULL as stored): two statements compiled
 # once whatever the batch size, on the driver (``_sqlite_batches``).
 _INSERT_TASKS_SQLITE = (  # built from this module's constants only
-    "INSERT INTO tasks (task_id, type, group_id, datasource, created_at, status, "  # noqa: S608
-    "runner_status, duration_ms, location_port, location_tls_port, payload, "
-    "priority, active, parent_task_id, request_headers) "
+    f"INSERT INTO tasks ({_BATCH_TASK_COLUMNS}) "  # noqa: S608
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, "
     f"'{TaskState.RUNNING.value}', value ->> 5, -1, -1, -1, value ->> 6, "
     "value ->> 7, 1, value ->> 8, value ->> 9 FROM json_each(?) WHERE true "
     "ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id"
 )
 _INSERT_AUDITS_SQLITE = (
-    "INSERT INTO audit_log (audit_key, type, author, comment, identity, ip, "
-    "created_date, payload) SELECT value ->> 0, value ->> 1, value ->> 2, "
-    "value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7 "
-    "FROM json_each(?)"
+    f"INSERT INTO audit_log ({_BATCH_AUDIT_COLUMNS}) SELECT value ->> 0, "  # noqa: S608
+    "value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, "
+    "value ->> 7 FROM json_each(?)"
 )
-_INSERT_TASKS_PG_NOTIFY = _insert_tasks_pg_statement(notify=True)
+_INSERT_AUDIT_MARIADB = (
+    f"INSERT INTO audit_log ({_BATCH_AUDIT_COLUMNS}) "  # noqa: S608
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# The batch submit always wakes the workers (one NOTIFY per statement).
+_INSERT_TASKS_PG_NOTIFY = _insert_tasks_pg_statement()
 
 
 def get_task_summary(session: Session | Connection, task_id: str) -> Any:
